@@ -1,0 +1,110 @@
+# netboot.dhcp_failover: every developer and CI command goes through this file.
+# `make test` is what CI runs (.ci/run); `make demo` is the guided tour on the lab.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+PYTHON      ?= python3
+VENV        := .venv
+BIN         := $(VENV)/bin
+export PATH := $(CURDIR)/$(BIN):$(PATH)
+# A private copy per caller (COLL_BASE=build/NAME) lets parallel runs not collide.
+COLL_BASE   ?= build
+export ANSIBLE_COLLECTIONS_PATH := $(CURDIR)/$(COLL_BASE)
+export CONTAINERS_CONF := $(CURDIR)/lab/containers.conf
+export ANSIBLE_NOCOLOR := 1
+COLL_DIR    := $(COLL_BASE)/ansible_collections/netboot/dhcp_failover
+
+APT_PACKAGES := podman runc debootstrap dpkg-dev iproute2 isc-dhcp-server isc-dhcp-client \
+                make git rsync kea-admin
+APT_STAMP   := $(VENV)/.apt-$(shell echo $(APT_PACKAGES) | md5sum | cut -c1-8)
+VENV_STAMP  := $(VENV)/.req-$(shell md5sum requirements/dev.txt | cut -c1-8)
+
+.PHONY: help deps collection lint ruff ansible-lint sanity unit pytest test demo \
+        lab-up lab-down lock build clean
+
+help:
+	@echo "make test      everything CI checks (installs what it needs)"
+	@echo "make demo      build the lab, deploy a pair, show it serving"
+	@echo "make lab-up    start the lab hosts;  make lab-down  remove them"
+	@echo "make lint | sanity | unit | pytest   single steps"
+
+# --- toolchain -------------------------------------------------------------
+$(APT_STAMP):
+	@mkdir -p $(VENV)
+	scripts/install-host-packages $(APT_PACKAGES)
+	@touch $@
+
+$(VENV_STAMP): requirements/dev.txt | $(APT_STAMP)
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements/dev.txt
+	@touch $@
+
+deps: $(APT_STAMP) $(VENV_STAMP)
+
+# Re-resolve the pinned tool set from requirements/dev.in.
+lock:
+	rm -rf build/lock-venv && $(PYTHON) -m venv build/lock-venv
+	build/lock-venv/bin/pip install --quiet -r requirements/dev.in
+	build/lock-venv/bin/pip freeze > requirements/dev.txt
+
+# ansible-test and FQCN lookups need the collection under ansible_collections/.
+collection: deps
+	@mkdir -p $(COLL_DIR)
+	@rsync -a --delete --exclude-from=scripts/collection-excludes ./ $(COLL_DIR)/
+	@# ansible-test lists files with git: give the copy its own index, or it would
+	@# find this checkout's .git, where build/ is ignored, and test nothing.
+	@cd $(COLL_DIR) && { [ -d .git ] || git init -q; } && git add -A
+
+# --- checks ----------------------------------------------------------------
+ruff: deps
+	ruff check .
+
+ansible-lint: collection
+	ansible-lint --profile production
+
+# ansible-test bootstraps pip in its venvs from a script on a host we cannot reach;
+# scripts/get-pip-offline.py does the same job with ensurepip.
+sanity: collection
+	@pipver=$$(python -c 'from ansible_test._internal.python_requirements import get_venv_packages as g; \
+	  from ansible_test._internal.host_configs import NativePythonConfig as P; print(g(P(version="3.11"))["pip"])' 2>/dev/null || echo 24.2); \
+	  mkdir -p ~/.ansible/test/cache && cp scripts/get-pip-offline.py ~/.ansible/test/cache/get_pip_$${pipver//./_}.py
+	cd $(COLL_DIR) && ansible-test sanity --venv --python 3.11 --color no
+
+lint: ruff ansible-lint
+
+# Unit, real-dhcpd system tests and molecule scenarios in ONE pytest run,
+# so the last line is the summary of everything.
+pytest: collection lab-image
+	pytest tests
+
+unit: collection
+	pytest tests/unit
+
+test: deps
+	@rc=0; \
+	$(MAKE) --no-print-directory ruff || rc=1; \
+	$(MAKE) --no-print-directory ansible-lint || rc=1; \
+	$(MAKE) --no-print-directory sanity || rc=1; \
+	$(MAKE) --no-print-directory pytest || rc=1; \
+	if [ $$rc -ne 0 ]; then echo "make test: FAILED (see the steps above)"; fi; exit $$rc
+
+build: collection
+	cd $(COLL_DIR) && ansible-galaxy collection build --force --output-path $(CURDIR)
+
+# --- lab -------------------------------------------------------------------
+lab-image: deps
+	lab/build-image
+
+lab-up: lab-image
+	lab/lab up
+
+lab-down:
+	lab/lab down
+
+demo: lab-up
+	lab/lab inventory
+
+clean: lab-down
+	rm -rf build
