@@ -52,7 +52,7 @@ lock:
 # ansible-test and FQCN lookups need the collection under ansible_collections/.
 collection: deps
 	@mkdir -p $(COLL_DIR)
-	@rsync -a --delete --exclude-from=scripts/collection-excludes ./ $(COLL_DIR)/
+	@rsync -a --delete --delete-excluded --exclude-from=scripts/collection-excludes ./ $(COLL_DIR)/
 	@# ansible-test lists files with git: give the copy its own index, or it would
 	@# find this checkout's .git, where build/ is ignored, and test nothing.
 	@cd $(COLL_DIR) && { [ -d .git ] || git init -q; } && git add -A
