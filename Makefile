@@ -104,8 +104,8 @@ lab-up: lab-image
 lab-down:
 	lab/lab down
 
-demo: lab-up
-	lab/lab inventory
+demo: lab-up collection
+	lab/demo
 
 clean: lab-down
 	rm -rf build
