@@ -17,7 +17,8 @@ export ANSIBLE_NOCOLOR := 1
 COLL_DIR    := $(COLL_BASE)/ansible_collections/netboot/dhcp_failover
 
 APT_PACKAGES := podman runc netavark debootstrap dpkg-dev iproute2 isc-dhcp-server isc-dhcp-client \
-                make git rsync kea-admin
+                make git rsync kea-admin qemu-system-x86 ipxe-qemu ovmf ipxe \
+                grub-efi-amd64-signed pxelinux syslinux-common
 APT_STAMP   := $(VENV)/.apt-$(shell echo $(APT_PACKAGES) | md5sum | cut -c1-8)
 VENV_STAMP  := $(VENV)/.req-$(shell md5sum requirements/dev.txt | cut -c1-8)
 
