@@ -122,17 +122,16 @@ def cleanup_stale():
     failed): only one lab per process exists, and it is not built yet.
     """
     namespaces, links = owned_objects()
+    owners = sorted({int(_OWNED_RE.match(name).group(1)) for name in namespaces + links})
     removed = []
-    for name in namespaces + links:
-        owner = int(_OWNED_RE.match(name).group(1))
+    for owner in owners:
         if owner != os.getpid() and _pid_alive(owner):
             continue
-        if name in namespaces:
-            _kill_netns_processes(name)
-            run("ip", "netns", "delete", name, check=False)
-        else:
-            run("ip", "link", "delete", name, check=False)
-        removed.append(name)
+        stale_namespaces, stale_links = owned_objects(owner)
+        # A namespace and its root-side veth share a name; the kernel removes the veth only
+        # some time after the namespace, so both are deleted explicitly.
+        _delete_owned(owner)
+        removed += stale_namespaces + stale_links
     return removed
 
 

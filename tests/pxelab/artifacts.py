@@ -30,6 +30,8 @@ TFTPD_PACKAGES = ("tftpd-hpa", "libwrap0")
 # Printed on the serial console by the initramfs, followed by the kernel command line:
 # the tests look for it to know the whole chain (firmware, loader, kernel, initrd) worked.
 MARKER = "NETBOOT-PXE-TEST-BOOTED"
+# The marker line with the kernel command line as group 1 (it names the boot entry).
+MARKER_RE = re.escape(MARKER) + r" cmdline=\[([^\]]*)\]"
 INIT_SCRIPT = (
     """#!/bin/busybox sh
 /bin/busybox mount -t proc proc /proc

@@ -162,3 +162,28 @@ class Guest:
 
     def __exit__(self, *exc):
         self.close()
+
+
+def boot_all(guests, pattern, wait_exit=False):
+    """Wait for ``pattern`` on every guest's console at once: {guest name: match group 1}.
+
+    Guests boot concurrently, so they are awaited in parallel; the first failure is re-raised.
+    """
+    results, errors = {}, []
+
+    def wait(guest):
+        try:
+            results[guest.name] = guest.wait_for(pattern).group(1)
+            if wait_exit:
+                guest.wait_exit()
+        except BootError as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=wait, args=(guest,)) for guest in guests]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if errors:
+        raise errors[0]
+    return results

@@ -174,6 +174,19 @@ def read(server, secret):
         return objects.read_failover_state(conn, PEER)[1]
 
 
+def wait_all_acked(pair, secret, timeout=10):
+    """Both peers' cur_unacked_updates once they are 0, or as last read when the timeout ends.
+
+    A lease just granted may still have its update in flight to the peer for a moment.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        counts = [read(server, secret)["cur_unacked_updates"] for server in (pair.primary, pair.secondary)]
+        if counts == [0, 0] or time.monotonic() > deadline:
+            return counts
+        time.sleep(0.1)
+
+
 def start(lab, secret, pool=(configs.POOL_START, configs.POOL_END), **kwargs):
     pair = lab.start_pair(*configs.failover_pair(omapi_key=secret, pool=pool, **kwargs)).wait_normal()
     pair.wait_balanced()
@@ -186,6 +199,7 @@ def test_status_of_a_healthy_pair_matches_the_lease_files(dhcp_lab, tmp_path, co
     client = dhcp_lab.client()
     for index in range(6):
         client.lease("02:00:00:00:06:%02x" % index)
+    assert wait_all_acked(pair, secret) == [0, 0]
     ops = Ops(tmp_path, collections_path, pair, secret, (configs.POOL_START, configs.POOL_END))
     verdict, rows, issues = ops.status()
     assert verdict == "HEALTHY", (rows, issues)

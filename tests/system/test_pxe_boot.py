@@ -10,7 +10,6 @@ when the test initramfs prints its marker with the kernel command line of the ch
 import hashlib
 import re
 import signal
-import threading
 
 import pytest
 
@@ -28,7 +27,7 @@ SERVERS = {"s1": configs.PRIMARY_ADDRESS, "s2": configs.SECONDARY_ADDRESS}
 # therefore answered by different nodes.
 BIOS_MAC = "52:54:00:00:00:02"
 UEFI_MAC = "52:54:00:00:00:01"
-MARKER_RE = re.escape(artifacts.MARKER) + r" cmdline=\[([^\]]*)\]"
+MARKER_RE = artifacts.MARKER_RE
 # Mirrors the dhcpd role: without it both peers ACK a broadcast REQUEST, and "the server
 # that gave the lease" would be two servers.
 SERVER_ID_CHECK = "server-id-check true;"
@@ -148,27 +147,6 @@ def assert_fetched_from_acking_server(lab, mac):
         assert (request.server_ip, request.client_ip) == (ack.server_ip, ack.client_ip), (request, ack)
 
 
-def boot_all(guests):
-    """Wait for every guest's marker in parallel; {guest name: command line}, or the first failure."""
-    results, errors = {}, []
-
-    def wait(guest):
-        try:
-            results[guest.name] = guest.wait_for(MARKER_RE).group(1)
-            guest.wait_exit()
-        except qemu.BootError as exc:
-            errors.append(exc)
-
-    threads = [threading.Thread(target=wait, args=(guest,)) for guest in guests]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    if errors:
-        raise errors[0]
-    return results
-
-
 def test_rendered_trees_are_identical_and_name_their_own_node(default_trees):
     (tree1, conf1), (tree2, conf2) = default_trees["s1"], default_trees["s2"]
     files1 = sorted(p.relative_to(tree1).as_posix() for p in tree1.rglob("*") if p.is_file())
@@ -187,7 +165,7 @@ def test_bios_ipxe_http_and_uefi_grub_tftp_boot_at_once(default_trees, pxe_pair_
     lab = pxe_pair_factory(default_trees, [BIOS_MAC, UEFI_MAC])
     bios = lab.guest("bios", BIOS_MAC, "bios")
     uefi = lab.guest("uefi", UEFI_MAC, "uefi")
-    cmdlines = boot_all([bios, uefi])
+    cmdlines = qemu.boot_all([bios, uefi], MARKER_RE, wait_exit=True)
 
     # The menus' default entry, not the first one, with the kernel and initrd of the images.
     assert "netboot.entry=install" in cmdlines["bios"]
