@@ -9,7 +9,6 @@ the test initramfs prints its marker with the command line of the default entry.
 import hashlib
 import os
 import sys
-import threading
 import time
 import urllib.request
 from pathlib import Path
@@ -35,7 +34,7 @@ ROOT = "/srv/netboot"
 # these two land on different peers, by either key.
 BIOS_MAC = "52:54:00:22:00:05"
 UEFI_MAC = "52:54:00:22:00:01"
-MARKER_RE = artifacts.MARKER + r" cmdline=\[([^\]]*)\]"
+MARKER_RE = artifacts.MARKER_RE
 testinfra_hosts = [f"podman://{name}" for name in SERVERS]
 
 
@@ -102,25 +101,6 @@ def clients(workdir):
         item.close()
 
 
-def boot_all(guests):
-    results, errors = {}, []
-
-    def wait(guest):
-        try:
-            results[guest.name] = guest.wait_for(MARKER_RE).group(1)
-        except qemu.BootError as exc:
-            errors.append(exc)
-
-    threads = [threading.Thread(target=wait, args=(guest,)) for guest in guests]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    if errors:
-        raise errors[0]
-    return results
-
-
 def test_boot_services_run(host):
     for service in ("tftpd-hpa", "nginx", "isc-dhcp-server"):
         assert host.service(service).is_running, service
@@ -153,7 +133,7 @@ def test_bios_over_http_and_uefi_over_tftp_boot_at_once(clients):
     lab = clients([BIOS_MAC, UEFI_MAC])
     bios = lab.guest("bios", BIOS_MAC, "bios")
     uefi = lab.guest("uefi", UEFI_MAC, "uefi")
-    cmdlines = boot_all([bios, uefi])
+    cmdlines = qemu.boot_all([bios, uefi], MARKER_RE)
     assert "netboot.entry=install" in cmdlines["bios"]
     assert "netboot.entry=install" in cmdlines["uefi"]
     leases = {}
