@@ -23,12 +23,13 @@ APT_STAMP   := $(VENV)/.apt-$(shell echo $(APT_PACKAGES) | md5sum | cut -c1-8)
 VENV_STAMP  := $(VENV)/.req-$(shell md5sum requirements/dev.txt | cut -c1-8)
 
 .PHONY: help deps collection lint ruff ansible-lint sanity unit pytest test demo \
-        lab-up lab-down lock build clean
+        lab-up lab-down lock build clean bench
 
 help:
 	@echo "make test      everything CI checks (installs what it needs)"
 	@echo "make demo      build the lab, deploy a pair, show it serving"
 	@echo "make lab-up    start the lab hosts;  make lab-down  remove them"
+	@echo "make bench     benchmarks: results under bench/results/"
 	@echo "make lint | sanity | unit | pytest   single steps"
 
 # --- toolchain -------------------------------------------------------------
@@ -94,6 +95,15 @@ test: deps
 
 build: collection
 	cd $(COLL_DIR) && ansible-galaxy collection build --force --output-path $(CURDIR)
+
+# --- benchmarks (measure and print; never part of `make test`) ----------------
+BENCH_STAMP := $(VENV)/.bench-$(shell md5sum requirements/bench.txt | cut -c1-8)
+$(BENCH_STAMP): | $(VENV_STAMP)
+	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements/bench.txt
+	@touch $@
+
+bench: collection lab-image $(BENCH_STAMP)
+	python bench/run.py
 
 # --- lab -------------------------------------------------------------------
 lab-image: deps

@@ -1,0 +1,118 @@
+"""Run the benchmarks (as root, with the venv's python): python bench/run.py [--only NAME ...].
+
+They measure and print; nothing here passes or fails on speed.  Results go to bench/results/:
+results.json (every sample), summary.md and plot.png, plus a copy of the JSON named by the
+start time.
+"""
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import sys
+import traceback
+
+import common
+import converge
+import gap
+import lease_rate
+import report
+import storm
+
+ORDER = ("lease_rate", "gap", "storm", "converge")
+RESULTS = common.REPO / "bench" / "results"
+
+
+def machine():
+    cpu = "unknown cpu"
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as handle:
+            for line in handle:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    return "%s, %d cores, %s %s, Python %s" % (
+        cpu,
+        os.cpu_count() or 0,
+        platform.system(),
+        platform.release(),
+        platform.python_version(),
+    )
+
+
+def parse_args(argv):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--only", action="append", choices=ORDER, help="run only these (repeatable)")
+    parser.add_argument("--skip", action="append", choices=ORDER, default=[], help="leave these out")
+    parser.add_argument("--runs", type=int, default=3, help="runs per figure (median, min, max); default 3")
+    parser.add_argument("--storm-sizes", default="50,200", help="boot storm client counts, comma-separated")
+    parser.add_argument("--mclt-probe", type=int, default=20, help="mclt (s) of the measured MCLT wait")
+    parser.add_argument("--quick", action="store_true", help="shorter steps, one link-cut run: a smoke run")
+    parser.add_argument("--storm-runs", type=int, default=None, help="runs per boot storm figure (default: --runs)")
+    parser.add_argument("--out", default=str(RESULTS), help="results directory")
+    parser.add_argument(
+        "--fresh", action="store_true", help="start a new results.json instead of updating the figures run here"
+    )
+    args = parser.parse_args(argv)
+    for option in ("runs", "storm_runs"):
+        value = getattr(args, option)
+        if value is not None and value < 1:
+            parser.error("--%s=%d is invalid: expected an integer >= 1" % (option.replace("_", "-"), value))
+    try:
+        args.storm_sizes = tuple(int(n) for n in args.storm_sizes.split(","))
+    except ValueError:
+        parser.error("--storm-sizes=%r is invalid: expected comma-separated integers, e.g. 50,200" % args.storm_sizes)
+    if any(n < 1 or n > 860 for n in args.storm_sizes):
+        # The lab's four /24 pools hold 862 addresses; offers hold them for 120 s.
+        parser.error("--storm-sizes=%r is invalid: each count must be 1..860" % (args.storm_sizes,))
+    return args
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    if os.geteuid() != 0:
+        sys.exit("bench/run.py needs root (network namespaces, raw sockets)")
+    selected = [name for name in ORDER if (not args.only or name in args.only) and name not in args.skip]
+    started = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    path = os.path.join(args.out, "results.json")
+    results = {}
+    if not args.fresh and os.path.exists(path):
+        # Benchmarks run one at a time (--only) add up to one summary; each keeps its own meta.
+        with open(path, encoding="utf-8") as handle:
+            results = json.load(handle)
+    results["meta"] = {"machine": machine(), "started": started, "runs": args.runs, "selected": selected}
+    errors = results.setdefault("errors", {})
+    jobs = {
+        "lease_rate": lambda: lease_rate.run(args.runs, quick=args.quick),
+        "gap": lambda: gap.run(args.runs, quick=args.quick, mclt_probe=args.mclt_probe),
+        "storm": lambda: storm.run(args.storm_runs or args.runs, sizes_n=args.storm_sizes),
+        "converge": lambda: converge.run(1 if args.quick else min(args.runs, 2)),
+    }
+    for name in selected:
+        common.log("=== %s" % name)
+        errors.pop(name, None)
+        try:
+            results[name] = jobs[name]()
+            results[name]["meta"] = {"started": started, "machine": results["meta"]["machine"]}
+        except Exception:  # noqa: BLE001 - one broken benchmark must not lose the others' numbers
+            errors[name] = traceback.format_exc()
+            common.log("%s failed:\n%s" % (name, errors[name]))
+    results["meta"]["finished"] = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    os.makedirs(args.out, exist_ok=True)
+    text = json.dumps(results, indent=2, sort_keys=True)
+    for name in ("results.json", "results-%s.json" % started.replace(":", "")):
+        with open(os.path.join(args.out, name), "w", encoding="utf-8") as handle:
+            handle.write(text + "\n")
+    summary = report.markdown(results)
+    with open(os.path.join(args.out, "summary.md"), "w", encoding="utf-8") as handle:
+        handle.write(summary)
+    report.plot(results, os.path.join(args.out, "plot.png"))
+    sys.stdout.write(summary)
+    return 1 if any(name in errors for name in selected) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,171 @@
+"""Boot storm: N simulated PXE clients (DHCP, then loader, kernel and initrd) at once.
+
+Scenarios (each in a fresh lab):
+  single-tftp  one dhcpd, everything over TFTP (pxelinux.0 + ldlinux.c32 + kernel + initrd),
+               like the seed article;
+  pair-tftp    the pair, each node naming itself as boot server (as the pxe role renders it),
+               iPXE loader + kernel + initrd over TFTP;
+  pair-http    the pair, iPXE loader over TFTP, kernel + initrd over HTTP from the same node.
+The kernel and initrd are the pxelab test artefacts (a Debian cloud kernel and a busybox
+initramfs); the loaders are Debian's (ipxe, pxelinux, syslinux-common).
+"""
+
+import concurrent.futures
+import http.client
+import os
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+from common import configs, log, mac, pair_lab, role_defaults, single_lab, summary
+from pxelab import artifacts, servers, tftp
+
+# Debian's loaders (packages ipxe, pxelinux, syslinux-common: `make deps` installs them); random
+# bytes of about their size where a package is missing, since only the size matters here.
+LOADERS = {
+    "undionly.kpxe": ("/usr/lib/ipxe/undionly.kpxe", 74 * 1024),
+    "pxelinux.0": ("/usr/lib/PXELINUX/pxelinux.0", 42 * 1024),
+    "ldlinux.c32": ("/usr/lib/syslinux/modules/bios/ldlinux.c32", 117 * 1024),
+}
+FILES = {
+    "single-tftp": (("tftp", "pxelinux.0"), ("tftp", "ldlinux.c32"), ("tftp", "vmlinuz"), ("tftp", "initrd.img")),
+    "pair-tftp": (("tftp", "undionly.kpxe"), ("tftp", "vmlinuz"), ("tftp", "initrd.img")),
+    "pair-http": (("tftp", "undionly.kpxe"), ("http", "vmlinuz"), ("http", "initrd.img")),
+}
+# Concurrent transfers: the machine has 2 cores, more threads only add GIL contention.
+WORKERS = 16
+
+
+def boot_tree(workdir):
+    root = Path(workdir) / "tftp"
+    root.mkdir()
+    files = artifacts.build()
+    for name, (path, size) in LOADERS.items():
+        if os.path.isfile(path):
+            shutil.copyfile(path, root / name)
+        else:
+            (root / name).write_bytes(os.urandom(size))
+    # Copies, not symlinks: in.tftpd --secure chroots into the tree.
+    shutil.copyfile(files.kernel, root / "vmlinuz")
+    shutil.copyfile(files.initrd, root / "initrd.img")
+    return root, {p.name: p.stat().st_size for p in root.iterdir()}
+
+
+def http_get(server, path):
+    conn = http.client.HTTPConnection(server, 80, timeout=10)
+    try:
+        conn.request("GET", "/" + path)
+        response = conn.getresponse()
+        body = response.read()
+        if response.status != 200:
+            raise RuntimeError("http://%s/%s: status %d" % (server, path, response.status))
+        return body
+    finally:
+        conn.close()
+
+
+def fetch_all(server, plan, sizes):
+    for proto, name in plan:
+        data = tftp.fetch(server, name, timeout=5.0) if proto == "tftp" else http_get(server, name)
+        if len(data) != sizes[name]:
+            raise RuntimeError("%s %s: %d bytes, expected %d" % (proto, name, len(data), sizes[name]))
+
+
+def dhcp_phase(client, macs):
+    """DISCOVER all, REQUEST every first offer; ({mac: Ack}, retried count).
+
+    Clients without an offer DISCOVER once more with secs 4, as a PXE ROM's retry does.
+    """
+    offers = client.discover_many(macs, timeout=3.0, expect=1, grace=0.05)
+    missing = [a for a, got in offers.items() if not got]
+    if missing:
+        offers.update(client.discover_many(missing, secs=4, timeout=3.0, expect=1, grace=0.05))
+    xids = {}
+    for address, got in offers.items():
+        if got:
+            xids[address] = client.send(
+                "request", address, xid=got[0].xid, requested_ip=got[0].yiaddr, server_id=got[0].server_id
+            )
+    answers = client.collect(list(xids.values()), timeout=3.0, expect=1, grace=0.05)
+    return {a: answers[x][0] for a, x in xids.items() if answers[x] and answers[x][0].kind == "ack"}, len(missing)
+
+
+def one_storm(scenario, count, env, run_index):
+    """One storm in a fresh lab; env holds workdir, tftpd, root and sizes of the boot tree."""
+    sizes = env["sizes"]
+    macs = [mac(0xA0 + run_index % 16, i) for i in range(count)]
+    plan = FILES[scenario]
+    if scenario == "single-tftp":
+        conf = {"extra_global": "next-server %s;" % configs.PRIMARY_ADDRESS, "extra_subnets": 3}
+        maker = single_lab(**conf)
+    else:
+        nodes = {"s1": configs.PRIMARY_ADDRESS, "s2": configs.SECONDARY_ADDRESS}
+        maker = pair_lab(
+            role_defaults(), extra_subnets=3, per_node_global={k: "next-server %s;\n" % v for k, v in nodes.items()}
+        )
+    with maker as built:
+        lab = built[0]
+        boots = []
+        for server in lab.servers.values():
+            boots.append(servers.BootServers(server.netns, server.address, env["root"], env["workdir"], env["tftpd"]))
+        try:
+            client = lab.client()
+            start = time.monotonic()
+            acks, retried = dhcp_phase(client, macs)
+            dhcp_done = time.monotonic() - start
+            failures = count - len(acks)
+            with concurrent.futures.ThreadPoolExecutor(WORKERS) as pool:
+                jobs = [pool.submit(fetch_all, ack.siaddr or ack.server_id, plan, sizes) for ack in acks.values()]
+                errors = [job.exception() for job in jobs]
+            total = time.monotonic() - start
+        finally:
+            for boot in boots:
+                boot.close()
+    failures += sum(1 for e in errors if e is not None)
+    by_server = {}
+    for ack in acks.values():
+        by_server[ack.server_id] = by_server.get(ack.server_id, 0) + 1
+    first_error = next((str(e) for e in errors if e is not None), None)
+    return {
+        "total_s": total,
+        "dhcp_s": dhcp_done,
+        "clients_per_s": (count - failures) / total if total else None,
+        "failures": failures,
+        "retried_discover": retried,
+        "by_server": by_server,
+        "first_error": first_error,
+    }
+
+
+def run(runs, sizes_n=(50, 200)):
+    tftpd = artifacts.tftpd()
+    results = {"scenarios": {}, "files": None}
+    with tempfile.TemporaryDirectory(prefix="bench-storm-") as workdir:
+        root, sizes = boot_tree(workdir)
+        env = {"workdir": workdir, "tftpd": tftpd, "root": root, "sizes": sizes}
+        results["files"] = sizes
+        for scenario in FILES:
+            for count in sizes_n:
+                samples = []
+                for index in range(runs):
+                    log("boot storm: %s, N=%d, run %d/%d" % (scenario, count, index + 1, runs))
+                    samples.append(one_storm(scenario, count, env, index))
+                    log("  %s" % {k: v for k, v in samples[-1].items() if k != "first_error"})
+                split = {}
+                for sample in samples:
+                    for server, n in sample["by_server"].items():
+                        split.setdefault(server, []).append(n / max(1, count - sample["failures"]))
+                results["scenarios"]["%s/%d" % (scenario, count)] = {
+                    "scenario": scenario,
+                    "clients": count,
+                    "total_s": summary([s["total_s"] for s in samples]),
+                    "dhcp_s": summary([s["dhcp_s"] for s in samples]),
+                    "clients_per_s": summary([s["clients_per_s"] for s in samples]),
+                    "failures": summary([s["failures"] for s in samples]),
+                    "retried_discover": summary([s["retried_discover"] for s in samples]),
+                    "share_by_server": {k: summary(v) for k, v in sorted(split.items())},
+                    "first_error": next((s["first_error"] for s in samples if s["first_error"]), None),
+                }
+    results["configured_share"] = {configs.PRIMARY_ADDRESS: 0.5, configs.SECONDARY_ADDRESS: 0.5}
+    return results
