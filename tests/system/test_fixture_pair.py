@@ -287,8 +287,10 @@ def test_link_cut_is_noticed_after_max_response_delay(dhcp_lab):
     for server in pair.servers:
         server.wait_for_state("communications-interrupted", timeout=20)
     noticed = time.monotonic() - cut
-    # The peers cannot see a cut link; only the silence timer (3 s) tells them.
-    assert noticed >= 3.0, noticed
+    # The peers cannot see a cut link; only the silence timer tells them: max-response-delay
+    # (3 s) after the LAST message heard, which may predate the cut by up to a third of it
+    # (21-28 s with 30 in FAILOVER-FACTS). A dead process is noticed in ~20 ms instead.
+    assert noticed >= 1.5, noticed
     pair.secondary.link_up()
     pair.wait_normal(timeout=20)
 
