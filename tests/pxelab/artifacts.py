@@ -164,10 +164,7 @@ def tftpd(cache=CACHE):
             return files
         work = Path(tempfile.mkdtemp(prefix="build-", dir=cache))
         try:
-            for name, version in packages:
-                _run("apt-get", "download", "-q", "%s=%s" % (name, version), cwd=work)
-            for deb in sorted(work.glob("*.deb")):
-                _run("dpkg-deb", "-x", str(deb), str(work / "root"))
+            _unpack(packages, work)
             (work / "root").rename(target)
             for old in Path(cache).glob("tftpd-*"):
                 if old != target:
@@ -175,6 +172,14 @@ def tftpd(cache=CACHE):
         finally:
             shutil.rmtree(work, ignore_errors=True)
     return files
+
+
+def _unpack(packages, work):
+    """Download the exact (name, version) packages into work and unpack them all into work/root."""
+    for name, version in packages:
+        _run("apt-get", "download", "-q", "%s=%s" % (name, version), cwd=work)
+    for deb in sorted(work.glob("*.deb")):
+        _run("dpkg-deb", "-x", str(deb), str(work / "root"))
 
 
 def build(cache=CACHE):
@@ -193,10 +198,7 @@ def build(cache=CACHE):
             return files
         work = Path(tempfile.mkdtemp(prefix="build-", dir=cache))
         try:
-            for name, version in packages:
-                _run("apt-get", "download", "-q", "%s=%s" % (name, version), cwd=work)
-            for deb in sorted(work.glob("*.deb")):
-                _run("dpkg-deb", "-x", str(deb), str(work / "root"))
+            _unpack(packages, work)
             kernels = glob.glob(str(work / "root" / "boot" / "vmlinuz-*"))
             busybox = work / "root" / "bin" / "busybox"
             if len(kernels) != 1 or not busybox.is_file():
