@@ -9,8 +9,15 @@ __metaclass__ = type
 
 class ModuleDocFragment(object):
 
-    # Connection options of the modules that talk to dhcpd over OMAPI.
+    # Connection options, platform and requirements of the modules that talk to dhcpd over OMAPI.
     DOCUMENTATION = r'''
+attributes:
+  platform:
+    support: full
+    platforms: posix
+    description: Any host that can reach the OMAPI port of dhcpd; usually the DHCP server itself.
+requirements:
+  - Python 3.7 or later on the managed node (standard library only).
 options:
   host:
     description:

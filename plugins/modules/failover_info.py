@@ -30,12 +30,6 @@ attributes:
   diff_mode:
     support: none
     description: The module changes nothing, so there is nothing to compare.
-  platform:
-    support: full
-    platforms: posix
-    description: Any host that can reach the OMAPI port of dhcpd; usually the DHCP server itself.
-requirements:
-  - Python 3.7 or later on the managed node (standard library only).
 seealso:
   - module: netboot.dhcp_failover.failover_state
 '''

@@ -94,12 +94,6 @@ attributes:
   diff_mode:
     support: full
     description: Shows the local and partner state before and after.
-  platform:
-    support: full
-    platforms: posix
-    description: Any host that can reach the OMAPI port of dhcpd; usually the DHCP server itself.
-requirements:
-  - Python 3.7 or later on the managed node (standard library only).
 seealso:
   - module: netboot.dhcp_failover.failover_info
 '''
