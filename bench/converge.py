@@ -1,15 +1,32 @@
-"""Converge time: site.yml on fresh lab hosts (lab/lab up), then the idempotent second run."""
+"""On the podman lab: site.yml converge time, then the maintenance round trip.
+
+Each run starts fresh lab hosts (lab/lab up), runs site.yml (first run), runs it again
+(idempotent run), then takes the secondary out of service and back four times:
+
+  plain-old    stop, partner-down, start, wait for NORMAL (bench/plain_maintenance.yml) when
+               the node's last state change is older than MCLT;
+  plain-young  the same right after that, so the node's last state change is seconds old;
+  playbook-young / playbook-old   maintenance.yml start + end, in the same two situations.
+
+A restarted peer whose last state change is younger than MCLT waits in recover-wait until
+that change + MCLT; the maintenance playbook ends that wait with recover-done when its record
+says the stop was clean.  MCLT is set to --lab-mclt for every playbook run (default 60 s,
+not the role's 600) so that the young case costs a minute, not ten.
+"""
 
 import os
 import re
 import subprocess
 import time
 
+import yaml
 from common import REPO, log, summary
 
 LAB = REPO / "lab" / "lab"
 INVENTORY = REPO / "lab" / ".state" / "inventory.yml"
+PLAIN = REPO / "bench" / "plain_maintenance.yml"
 _RECAP_RE = re.compile(r"^(\S+)\s+:\s+ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", re.MULTILINE)
+ROUND_TRIPS = ("plain-old", "plain-young", "playbook-young", "playbook-old")
 
 
 def _env():
@@ -26,46 +43,80 @@ def _timed(argv, timeout):
     proc = subprocess.run(argv, capture_output=True, text=True, env=_env(), timeout=timeout, check=False)
     elapsed = time.monotonic() - start
     if proc.returncode != 0:
-        raise RuntimeError("%s failed (rc=%d):\n%s" % (" ".join(map(str, argv)), proc.returncode, proc.stdout[-3000:]))
+        raise RuntimeError(
+            "%s failed (rc=%d):\n%s" % (" ".join(map(str, argv)), proc.returncode, (proc.stdout + proc.stderr)[-3000:])
+        )
     return elapsed, proc.stdout
 
 
-def _playbook():
-    argv = [
-        "ansible-playbook",
-        "-i",
-        str(INVENTORY),
-        "-i",
-        str(REPO / "lab" / "inventory"),
-        "netboot.dhcp_failover.site",
-    ]
+def _playbook(playbook, mclt, *extra):
+    argv = ["ansible-playbook", "-i", str(INVENTORY), "-i", str(REPO / "lab" / "inventory")]
+    argv += ["-e", "dhcpd_mclt=%d" % mclt, *extra, str(playbook)]
     elapsed, out = _timed(argv, 1800)
     recap = {m.group(1): {"ok": int(m.group(2)), "changed": int(m.group(3))} for m in _RECAP_RE.finditer(out)}
     return elapsed, recap
 
 
-def run(runs):
+def _secondary():
+    """The lab's second DHCP server, the one taken out of service."""
+    data = yaml.safe_load(INVENTORY.read_text())
+    hosts = data["all"]["children"]["dhcp_servers"]["children"]["dhcp_pair_lab"]["hosts"]
+    return sorted(hosts)[1]
+
+
+def _round_trip(kind, node, mclt):
+    """Seconds from taking the node out of service until both peers are NORMAL again."""
+    if kind.startswith("plain"):
+        return _playbook(PLAIN, mclt, "-e", "bench_node=" + node, "-e", "bench_timeout=%d" % (mclt + 120))[0]
+    out = _playbook("netboot.dhcp_failover.maintenance", mclt, "-e", "maintenance_node=" + node)[0]
+    back = _playbook(
+        "netboot.dhcp_failover.maintenance",
+        mclt,
+        "-e",
+        "maintenance_node=" + node,
+        "-e",
+        "maintenance_action=end",
+        "-e",
+        "maintenance_timeout=%d" % (mclt + 120),
+    )[0]
+    return out + back
+
+
+def run(runs, mclt=60):
     if INVENTORY.exists():
         # A running lab may be someone else's: "fresh hosts" would mean tearing it down.
         return {"skipped": "a lab is already up (%s); run lab/lab down first" % INVENTORY}
     first, second, ups, recaps = [], [], [], []
+    trips = {kind: [] for kind in ROUND_TRIPS}
     for index in range(runs):
         log("converge: run %d/%d: lab up" % (index + 1, runs))
         try:
             up = _timed([str(LAB), "up"], 900)[0]
             ups.append(up)
-            elapsed, recap_first = _playbook()
+            elapsed, recap_first = _playbook("netboot.dhcp_failover.site", mclt)
+            # The pair reached NORMAL during this run: its last state change is no later than now.
+            changed_at = time.monotonic()
             first.append(elapsed)
             log("  first site.yml %.1f s" % elapsed)
-            elapsed, recap_second = _playbook()
+            elapsed, recap_second = _playbook("netboot.dhcp_failover.site", mclt)
             second.append(elapsed)
             log("  second site.yml %.1f s" % elapsed)
             recaps.append({"first": recap_first, "second": recap_second})
+            node = _secondary()
+            for kind in ROUND_TRIPS:
+                if kind.endswith("-old"):
+                    # Let the node's last state change age past MCLT.
+                    time.sleep(max(0.0, changed_at + mclt + 5 - time.monotonic()))
+                trips[kind].append(_round_trip(kind, node, mclt))
+                changed_at = time.monotonic()
+                log("  %s round trip %.1f s" % (kind, trips[kind][-1]))
         finally:
             subprocess.run([str(LAB), "down"], capture_output=True, env=_env(), timeout=300, check=False)
     return {
+        "mclt": mclt,
         "lab_up_s": summary(ups),
         "first_run_s": summary(first),
         "second_run_s": summary(second),
         "recaps": recaps,
+        "round_trip_s": {kind: summary(values) for kind, values in trips.items()},
     }

@@ -1,9 +1,12 @@
 """Failover gap: how long clients of a dead node's bucket go unanswered, and the MCLT wait.
 
 For kill -9 the peer sees the TCP connection close at once; for a cut link it only notices
-after max-response-delay.  Two probe clients from the dead node's bucket run side by side:
-secs 0 (a client on its first DISCOVER) and secs 4 (iPXE's usual value, above the role's
-load balance max seconds, so the survivor may answer it even while it still thinks NORMAL).
+after max-response-delay.  Three probe clients from the dead node's bucket run side by side:
+secs 0 (a client repeating its first DISCOVER), secs 4 (iPXE's usual value, above the role's
+load balance max seconds, so the survivor may answer it even while it still thinks NORMAL),
+and a PXE ROM that starts at the failure and retries on the PXE spec's schedule (4, 8, 16,
+32 s apart) with secs counting from its first DISCOVER.  The ROM client is the one that
+decides `load balance max seconds`: the survivor answers it once secs exceeds that limit.
 """
 
 import time
@@ -12,6 +15,8 @@ from common import bucket_macs, configs, log, mac, pair_lab, settings_sets, summ
 
 PROBE_TIMEOUT = 0.3
 IPXE_SECS = 4
+# PXE 2.1 spec: DISCOVER timeouts of 4, 8, 16 and 32 s, so retries at these offsets.
+ROM_RETRIES = (0, 4, 12, 28, 60)
 
 
 def _offered_by(client, address, secs, server):
@@ -20,11 +25,11 @@ def _offered_by(client, address, secs, server):
 
 
 def one_gap(settings, mode, limit):
-    """Kill or cut s2; seconds until s1 offers to s2's clients (secs 0 and secs 4) and until its state move."""
+    """Kill or cut s2; seconds until s1 offers to s2's clients (secs 0, secs 4, PXE ROM) and until its state move."""
     survivor_address = configs.PRIMARY_ADDRESS
     with pair_lab(settings) as (lab, pair):
         client = lab.client()
-        macs = bucket_macs(client, configs.SECONDARY_ADDRESS, 2, probe=16)
+        macs = bucket_macs(client, configs.SECONDARY_ADDRESS, 3, probe=16)
         # Who answers the iPXE-like client while both are up: with secs above load balance max
         # seconds both peers do, so this client never sees a gap.
         before = client.discover(macs[1], secs=IPXE_SECS, timeout=0.5, expect=2, grace=0.05)
@@ -34,18 +39,25 @@ def one_gap(settings, mode, limit):
             pair.secondary.kill()
         else:
             pair.secondary.link_down()
-        found = {0: None, IPXE_SECS: None}
+        found = {0: None, IPXE_SECS: None, "rom": None}
+        rom_retries = list(ROM_RETRIES)
         interrupted = None
         while time.monotonic() - start < limit and (None in found.values() or interrupted is None):
             for secs, address in zip((0, IPXE_SECS), macs):
                 if found[secs] is None and _offered_by(client, address, secs, survivor_address):
                     found[secs] = time.monotonic() - start
+            elapsed = time.monotonic() - start
+            if found["rom"] is None and rom_retries and elapsed >= rom_retries[0]:
+                rom_retries.pop(0)
+                if _offered_by(client, macs[2], int(elapsed), survivor_address):
+                    found["rom"] = time.monotonic() - start
             if interrupted is None and "to communications-interrupted" in pair.primary.log()[mark:]:
                 interrupted = time.monotonic() - start
             time.sleep(0.02)
         return {
             "secs0": found[0],
             "secs%d" % IPXE_SECS: found[IPXE_SECS],
+            "pxe_rom": found["rom"],
             "interrupted": interrupted,
             "secs%d_answered_by_before" % IPXE_SECS: sorted({o.server_id for o in before}),
         }
@@ -80,10 +92,16 @@ def _mac(index):
 
 
 def run(runs, quick=False, mclt_probe=20):
-    results = {"settings": settings_sets(), "gaps": {}}
-    for name, settings in settings_sets().items():
+    sets = settings_sets()
+    # The alternative the PXE ROM client decides between: a higher load balance max seconds
+    # would balance iPXE's secs-4 DISCOVERs too.  Only a cut link tells them apart.
+    sets["collection-lbmax15"] = dict(sets["collection"], lb_max_secs=15)
+    results = {"settings": sets, "gaps": {}}
+    for name, settings in sets.items():
         for mode in ("kill", "linkcut"):
-            limit = settings["max_response_delay"] + 30
+            if name == "collection-lbmax15" and mode == "kill":
+                continue
+            limit = max(settings["max_response_delay"], ROM_RETRIES[-2]) + 30
             samples = []
             for index in range(1 if quick and mode == "linkcut" else runs):
                 log("failover gap: %s settings, %s, run %d" % (name, mode, index + 1))

@@ -7,8 +7,10 @@ import time
 from common import configs, log, mac, pair_lab, percentile, role_defaults, single_lab, summary
 
 PERFDHCP = "/usr/sbin/perfdhcp"
-# Offered rates, lowest first; the ladder stops at the first rate with >= 1% drops.
+# Offered rates, lowest first; the ladder stops at the first rate with >= 1% drops, then
+# halves the interval between the last good and the failed rate BISECT times.
 RATES = (100, 200, 400, 800, 1600, 3200, 6400)
+BISECT = 3
 DROP_LIMIT = 1.0
 _RATE_RE = re.compile(r"^Rate:\s+([0-9.]+)\s+4-way exchanges/second", re.MULTILINE)
 _SECTION_RE = re.compile(r"\*\*\*Statistics for: (\S+)\*\*\*(.*?)(?=\*\*\*|\Z)", re.DOTALL)
@@ -50,21 +52,36 @@ def ladder(clients, seconds):
     # Warm-up, not counted: the first exchanges of a fresh lab wait for ARP of the relay address
     # (dhcpd answers perfdhcp's giaddr by unicast) and showed up as a few % drops at 100/s.
     perfdhcp(50, clients, 1)
+    good, failed = 0, None
     for rate in RATES:
-        parsed = perfdhcp(rate, clients, seconds)
-        step = {
-            "offered": rate,
-            "achieved": parsed["rate"],
-            "drops_pct": drops(parsed),
-            "offer_delay_ms": parsed.get("DISCOVER-OFFER", {}),
-            "ack_delay_ms": parsed.get("REQUEST-ACK", {}),
-        }
-        steps.append(step)
-        log("  offered %d/s: achieved %s/s, drops %.2f%%" % (rate, parsed["rate"], step["drops_pct"]))
-        if step["drops_pct"] >= DROP_LIMIT or parsed["rate"] is None:
+        passed, achieved = _step(steps, rate, clients, seconds)
+        if not passed:
+            failed = rate
             break
-        best = parsed["rate"]
+        good, best = rate, achieved
+    for _step_index in range(BISECT if failed and good else 0):
+        rate = (good + failed) // 2
+        passed, achieved = _step(steps, rate, clients, seconds)
+        if passed:
+            good, best = rate, achieved
+        else:
+            failed = rate
     return best, steps
+
+
+def _step(steps, rate, clients, seconds):
+    """One perfdhcp run at this offered rate: (under the drop limit?, achieved rate)."""
+    parsed = perfdhcp(rate, clients, seconds)
+    step = {
+        "offered": rate,
+        "achieved": parsed["rate"],
+        "drops_pct": drops(parsed),
+        "offer_delay_ms": parsed.get("DISCOVER-OFFER", {}),
+        "ack_delay_ms": parsed.get("REQUEST-ACK", {}),
+    }
+    steps.append(step)
+    log("  offered %d/s: achieved %s/s, drops %.2f%%" % (rate, parsed["rate"], step["drops_pct"]))
+    return parsed["rate"] is not None and step["drops_pct"] < DROP_LIMIT, parsed["rate"]
 
 
 def latency(client, macs):
@@ -138,6 +155,7 @@ def run(runs, quick=False):
         "clients": clients,
         "seconds_per_step": seconds,
         "offered_rates": list(RATES),
+        "bisection_steps": BISECT,
         "drop_limit_pct": DROP_LIMIT,
         "latency_probes": probes,
     }

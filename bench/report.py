@@ -8,6 +8,10 @@ matplotlib.use("Agg")  # no display on a CI machine
 import matplotlib.pyplot as plt  # noqa: E402 - the backend must be chosen first
 
 
+def _median(stat):
+    return (stat or {}).get("median")
+
+
 def _fmt(stat, digits=2):
     if not stat or stat.get("median") is None:
         return "n/a"
@@ -22,90 +26,150 @@ def _when(data):
     return " (run %s)" % meta["started"] if meta.get("started") else ""
 
 
+def _lease_rate_md(rate):
+    lines = []
+    lines += ["## Lease rate (perfdhcp, DORA exchanges/s at < 1%% drops)%s" % _when(rate), ""]
+    lines += ["| target | leases/s | OFFER p50 / p99 ms | ACK p50 / p99 ms |", "|---|---|---|---|"]
+    for name in ("single", "pair"):
+        data = rate[name]
+        lat = data["latency_ms"]
+        lines.append(
+            "| %s | %s | %s / %s | %s / %s |"
+            % (
+                name,
+                _fmt(data["leases_per_s"], 0),
+                _fmt(lat["offer"]["p50"]),
+                _fmt(lat["offer"]["p99"]),
+                _fmt(lat["ack"]["p50"]),
+                _fmt(lat["ack"]["p99"]),
+            )
+        )
+    ratio = rate.get("pair_over_single")
+    lines += ["", "pair / single: %s" % ("%.2f" % ratio if ratio else "n/a"), ""]
+    return lines
+
+
+def _gap_md(gap):
+    lines = []
+    lines += ["## Failover gap: s until the survivor offers to the dead node's clients%s" % _when(gap), ""]
+    lines += [
+        "| settings / event | secs 0 client | secs 4 client (iPXE) | PXE ROM from the failure"
+        " | survivor leaves NORMAL |",
+        "|---|---|---|---|---|",
+    ]
+    for key, data in gap["gaps"].items():
+        lines.append(
+            "| %s | %s | %s | %s | %s |"
+            % (
+                key,
+                _fmt(data["secs0"]),
+                _fmt(data["secs4"]),
+                _fmt(data.get("pxe_rom")),
+                _fmt(data["interrupted"]),
+            )
+        )
+    for name, settings in gap["settings"].items():
+        lines.append("")
+        lines.append("- %s: %s" % (name, ", ".join("%s %s" % kv for kv in sorted(settings.items()))))
+    measured = gap["mclt_measured"]
+    lines += [
+        "",
+        "Peer's free leases after partner-down, measured with mclt %d: %s s (own free leases used first: %s)."
+        % (measured["mclt"], _fmt(measured["seconds"], 1), measured["own_free_used"]),
+        "",
+        "Computed wait for the peer's free leases (stos + MCLT):",
+        "",
+    ]
+    for name, data in gap["mclt_computed"].items():
+        lines.append(
+            "- %s: %d s after partner-down following a kill, %d s after a cut link (%s)"
+            % (name, data["after_kill_s"], data["after_linkcut_s"], data["note"])
+        )
+    lines.append("")
+    return lines
+
+
+def _storm_md(storm):
+    lines = []
+    lines += ["## Boot storm%s" % _when(storm), "", "Files (bytes): %s" % storm["files"], ""]
+    lines += [
+        "| scenario | N | runs | total s | DHCP s | clients/s | failures | share per node |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    order = ("single-tftp", "pair-tftp", "pair-http")
+    rows = sorted(storm["scenarios"].values(), key=lambda d: (d["clients"], order.index(d["scenario"])))
+    for data in rows:
+        share = ", ".join("%s %s" % (k, _fmt(v)) for k, v in data["share_by_server"].items())
+        lines.append(
+            "| %s | %d | %d | %s | %s | %s | %s | %s |"
+            % (
+                data["scenario"],
+                data["clients"],
+                data["total_s"]["runs"],
+                _fmt(data["total_s"], 1),
+                _fmt(data["dhcp_s"]),
+                _fmt(data["clients_per_s"], 1),
+                _fmt(data["failures"], 0),
+                share,
+            )
+        )
+    lines += ["", "Configured share: %s" % storm["configured_share"], ""]
+    ratios = []
+    for count in sorted({data["clients"] for data in storm["scenarios"].values()}):
+        base = _median(storm["scenarios"].get("single-tftp/%d" % count, {}).get("total_s"))
+        for scenario in ("pair-tftp", "pair-http"):
+            other = _median(storm["scenarios"].get("%s/%d" % (scenario, count), {}).get("total_s"))
+            if base and other:
+                ratios.append("N=%d %s %.2f" % (count, scenario, other / base))
+    if ratios:
+        lines += ["Total time relative to single-tftp (same run, medians): %s" % "; ".join(ratios), ""]
+    return lines
+
+
+def _converge_md(converge):
+    lines = []
+    lines += ["## Converge time (site.yml on the podman lab)%s" % _when(converge), ""]
+    if "lab_up_s" in converge:
+        lines += ["Runs: %d (fresh lab hosts each)." % converge["lab_up_s"]["runs"], ""]
+    if "skipped" in converge:
+        lines.append("Skipped: %s" % converge["skipped"])
+    else:
+        lines.append("- lab up: %s s" % _fmt(converge["lab_up_s"], 1))
+        lines.append("- first run on fresh hosts: %s s" % _fmt(converge["first_run_s"], 1))
+        lines.append("- second (idempotent) run: %s s" % _fmt(converge["second_run_s"], 1))
+        lines.append("- recaps: %s" % json.dumps(converge["recaps"]))
+        trips = converge.get("round_trip_s")
+        if trips:
+            lines += [
+                "",
+                "Maintenance round trip (secondary out and back until both NORMAL; mclt %d s):" % converge["mclt"],
+                "",
+                "| method | last state change older than MCLT | just changed |",
+                "|---|---|---|",
+                "| plain partner-down + restart | %s | %s |"
+                % (_fmt(trips["plain-old"], 1), _fmt(trips["plain-young"], 1)),
+                "| maintenance.yml start + end | %s | %s |"
+                % (_fmt(trips["playbook-old"], 1), _fmt(trips["playbook-young"], 1)),
+            ]
+            plain, playbook = _median(trips["plain-young"]), _median(trips["playbook-young"])
+            if plain and playbook:
+                lines += ["", "Just changed: plain / maintenance.yml = %.2f (medians)" % (plain / playbook)]
+    lines.append("")
+    return lines
+
+
 def markdown(results):
     lines = ["# Benchmark results", "", "Each figure: median [min-max] over the runs.", ""]
     meta = results["meta"]
-    lines += ["Machine: %s; started %s; runs per figure: %d." % (meta["machine"], meta["started"], meta["runs"]), ""]
-    rate = results.get("lease_rate")
-    if rate:
-        lines += ["## Lease rate (perfdhcp, DORA exchanges/s at < 1%% drops)%s" % _when(rate), ""]
-        lines += ["| target | leases/s | OFFER p50 / p99 ms | ACK p50 / p99 ms |", "|---|---|---|---|"]
-        for name in ("single", "pair"):
-            data = rate[name]
-            lat = data["latency_ms"]
-            lines.append(
-                "| %s | %s | %s / %s | %s / %s |"
-                % (
-                    name,
-                    _fmt(data["leases_per_s"], 0),
-                    _fmt(lat["offer"]["p50"]),
-                    _fmt(lat["offer"]["p99"]),
-                    _fmt(lat["ack"]["p50"]),
-                    _fmt(lat["ack"]["p99"]),
-                )
-            )
-        ratio = rate.get("pair_over_single")
-        lines += ["", "pair / single: %s" % ("%.2f" % ratio if ratio else "n/a"), ""]
-    gap = results.get("gap")
-    if gap:
-        lines += ["## Failover gap: s until the survivor offers to the dead node's clients%s" % _when(gap), ""]
-        lines += ["| settings / event | secs 0 client | secs 4 client (iPXE) | survivor leaves NORMAL |"]
-        lines += ["|---|---|---|---|"]
-        for key, data in gap["gaps"].items():
-            lines.append(
-                "| %s | %s | %s | %s |" % (key, _fmt(data["secs0"]), _fmt(data["secs4"]), _fmt(data["interrupted"]))
-            )
-        for name, settings in gap["settings"].items():
-            lines.append("")
-            lines.append("- %s: %s" % (name, ", ".join("%s %s" % kv for kv in sorted(settings.items()))))
-        measured = gap["mclt_measured"]
-        lines += [
-            "",
-            "Peer's free leases after partner-down, measured with mclt %d: %s s (own free leases used first: %s)."
-            % (measured["mclt"], _fmt(measured["seconds"], 1), measured["own_free_used"]),
-            "",
-            "Computed wait for the peer's free leases (stos + MCLT):",
-            "",
-        ]
-        for name, data in gap["mclt_computed"].items():
-            lines.append(
-                "- %s: %d s after partner-down following a kill, %d s after a cut link (%s)"
-                % (name, data["after_kill_s"], data["after_linkcut_s"], data["note"])
-            )
-        lines.append("")
-    storm = results.get("storm")
-    if storm:
-        lines += ["## Boot storm%s" % _when(storm), "", "Files (bytes): %s" % storm["files"], ""]
-        lines += [
-            "| scenario | N | total s | DHCP s | clients/s | failures | share per node |",
-            "|---|---|---|---|---|---|---|",
-        ]
-        for data in storm["scenarios"].values():
-            share = ", ".join("%s %s" % (k, _fmt(v)) for k, v in data["share_by_server"].items())
-            lines.append(
-                "| %s | %d | %s | %s | %s | %s | %s |"
-                % (
-                    data["scenario"],
-                    data["clients"],
-                    _fmt(data["total_s"], 1),
-                    _fmt(data["dhcp_s"]),
-                    _fmt(data["clients_per_s"], 1),
-                    _fmt(data["failures"], 0),
-                    share,
-                )
-            )
-        lines += ["", "Configured share: %s" % storm["configured_share"], ""]
-    converge = results.get("converge")
-    if converge:
-        lines += ["## Converge time (site.yml on the podman lab)%s" % _when(converge), ""]
-        if "skipped" in converge:
-            lines.append("Skipped: %s" % converge["skipped"])
-        else:
-            lines.append("- lab up: %s s" % _fmt(converge["lab_up_s"], 1))
-            lines.append("- first run on fresh hosts: %s s" % _fmt(converge["first_run_s"], 1))
-            lines.append("- second (idempotent) run: %s s" % _fmt(converge["second_run_s"], 1))
-            lines.append("- recaps: %s" % json.dumps(converge["recaps"]))
-        lines.append("")
+    lines += ["Machine: %s; last invocation started %s." % (meta["machine"], meta["started"]), ""]
+    if results.get("lease_rate"):
+        lines += _lease_rate_md(results["lease_rate"])
+    if results.get("gap"):
+        lines += _gap_md(results["gap"])
+    if results.get("storm"):
+        lines += _storm_md(results["storm"])
+    if results.get("converge"):
+        lines += _converge_md(results["converge"])
     for name, error in results.get("errors", {}).items():
         lines.append("Benchmark %s failed: %s" % (name, error.splitlines()[0] if error else ""))
     return "\n".join(lines) + "\n"
@@ -132,10 +196,14 @@ def plot(results, path):
     if results.get("gap"):
         labels, stats = [], []
         for key, data in results["gap"]["gaps"].items():
-            for probe in ("secs0", "secs4"):
-                labels.append("%s %s" % (key, probe))
-                stats.append(data[probe])
+            for probe in ("secs0", "secs4", "pxe_rom"):
+                if probe in data:
+                    labels.append("%s %s" % (key, probe))
+                    stats.append(data[probe])
         panels.append((labels, stats, "s", "Failover gap (median, min-max)"))
+    trips = (results.get("converge") or {}).get("round_trip_s")
+    if trips:
+        panels.append((list(trips), list(trips.values()), "s", "Maintenance round trip (lab)"))
     if results.get("lease_rate"):
         rate = results["lease_rate"]
         panels.append(

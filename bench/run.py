@@ -48,31 +48,60 @@ def parse_args(argv):
     parser.add_argument("--only", action="append", choices=ORDER, help="run only these (repeatable)")
     parser.add_argument("--skip", action="append", choices=ORDER, default=[], help="leave these out")
     parser.add_argument("--runs", type=int, default=3, help="runs per figure (median, min, max); default 3")
-    parser.add_argument("--storm-sizes", default="50,200", help="boot storm client counts, comma-separated")
+    parser.add_argument(
+        "--storm-sizes",
+        default="50,200,1000:2",
+        help="boot storm client counts, comma-separated; N:R runs N clients R times instead of --storm-runs",
+    )
     parser.add_argument("--mclt-probe", type=int, default=20, help="mclt (s) of the measured MCLT wait")
+    parser.add_argument(
+        "--lab-mclt", type=int, default=60, help="mclt (s) of the podman lab pair in the converge benchmark"
+    )
     parser.add_argument("--quick", action="store_true", help="shorter steps, one link-cut run: a smoke run")
     parser.add_argument("--storm-runs", type=int, default=None, help="runs per boot storm figure (default: --runs)")
     parser.add_argument("--out", default=str(RESULTS), help="results directory")
     parser.add_argument(
         "--fresh", action="store_true", help="start a new results.json instead of updating the figures run here"
     )
+    parser.add_argument(
+        "--report-only", action="store_true", help="measure nothing: rewrite summary.md and plot.png from results.json"
+    )
     args = parser.parse_args(argv)
-    for option in ("runs", "storm_runs"):
+    for option in ("runs", "storm_runs", "lab_mclt"):
         value = getattr(args, option)
         if value is not None and value < 1:
             parser.error("--%s=%d is invalid: expected an integer >= 1" % (option.replace("_", "-"), value))
-    try:
-        args.storm_sizes = tuple(int(n) for n in args.storm_sizes.split(","))
-    except ValueError:
-        parser.error("--storm-sizes=%r is invalid: expected comma-separated integers, e.g. 50,200" % args.storm_sizes)
-    if any(n < 1 or n > 860 for n in args.storm_sizes):
-        # The lab's four /24 pools hold 862 addresses; offers hold them for 120 s.
-        parser.error("--storm-sizes=%r is invalid: each count must be 1..860" % (args.storm_sizes,))
+    sizes = []
+    for item in args.storm_sizes.split(","):
+        count, _colon, runs = item.partition(":")
+        try:
+            size = (int(count), int(runs) if runs else None)
+        except ValueError:
+            size = (0, None)
+        if not 1 <= size[0] <= storm.MAX_CLIENTS or (size[1] is not None and size[1] < 1):
+            parser.error(
+                "--storm-sizes=%r is invalid: expected comma-separated client counts 1..%d, each optionally"
+                " with :RUNS (RUNS >= 1), e.g. 50,200,1000:2" % (args.storm_sizes, storm.MAX_CLIENTS)
+            )
+        sizes.append(size)
+    args.storm_sizes = tuple(sizes)
     return args
+
+
+def write_report(results, out):
+    summary = report.markdown(results)
+    with open(os.path.join(out, "summary.md"), "w", encoding="utf-8") as handle:
+        handle.write(summary)
+    report.plot(results, os.path.join(out, "plot.png"))
+    sys.stdout.write(summary)
 
 
 def main(argv=None):
     args = parse_args(argv)
+    if args.report_only:
+        with open(os.path.join(args.out, "results.json"), encoding="utf-8") as handle:
+            write_report(json.load(handle), args.out)
+        return 0
     if os.geteuid() != 0:
         sys.exit("bench/run.py needs root (network namespaces, raw sockets)")
     selected = [name for name in ORDER if (not args.only or name in args.only) and name not in args.skip]
@@ -89,7 +118,7 @@ def main(argv=None):
         "lease_rate": lambda: lease_rate.run(args.runs, quick=args.quick),
         "gap": lambda: gap.run(args.runs, quick=args.quick, mclt_probe=args.mclt_probe),
         "storm": lambda: storm.run(args.storm_runs or args.runs, sizes_n=args.storm_sizes),
-        "converge": lambda: converge.run(1 if args.quick else min(args.runs, 2)),
+        "converge": lambda: converge.run(1 if args.quick else min(args.runs, 2), mclt=args.lab_mclt),
     }
     for name in selected:
         common.log("=== %s" % name)
@@ -106,11 +135,7 @@ def main(argv=None):
     for name in ("results.json", "results-%s.json" % started.replace(":", "")):
         with open(os.path.join(args.out, name), "w", encoding="utf-8") as handle:
             handle.write(text + "\n")
-    summary = report.markdown(results)
-    with open(os.path.join(args.out, "summary.md"), "w", encoding="utf-8") as handle:
-        handle.write(summary)
-    report.plot(results, os.path.join(args.out, "plot.png"))
-    sys.stdout.write(summary)
+    write_report(results, args.out)
     return 1 if any(name in errors for name in selected) else 0
 
 

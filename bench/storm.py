@@ -35,6 +35,11 @@ FILES = {
 }
 # Concurrent transfers: the machine has 2 cores, more threads only add GIL contention.
 WORKERS = 16
+# Every extra lab subnet: the lab pool plus seven /24s hold 1878 addresses.  Each peer answers
+# from its own half, so a storm must leave room for the hash's spread around half the clients,
+# and an offered address stays held for 120 s.
+EXTRA_SUBNETS = configs.MAX_EXTRA_SUBNETS
+MAX_CLIENTS = 1500
 
 
 def boot_tree(workdir):
@@ -97,12 +102,14 @@ def one_storm(scenario, count, env, run_index):
     macs = [mac(0xA0 + run_index % 16, i) for i in range(count)]
     plan = FILES[scenario]
     if scenario == "single-tftp":
-        conf = {"extra_global": "next-server %s;" % configs.PRIMARY_ADDRESS, "extra_subnets": 3}
+        conf = {"extra_global": "next-server %s;" % configs.PRIMARY_ADDRESS, "extra_subnets": EXTRA_SUBNETS}
         maker = single_lab(**conf)
     else:
         nodes = {"s1": configs.PRIMARY_ADDRESS, "s2": configs.SECONDARY_ADDRESS}
         maker = pair_lab(
-            role_defaults(), extra_subnets=3, per_node_global={k: "next-server %s;\n" % v for k, v in nodes.items()}
+            role_defaults(),
+            extra_subnets=EXTRA_SUBNETS,
+            per_node_global={k: "next-server %s;\n" % v for k, v in nodes.items()},
         )
     with maker as built:
         lab = built[0]
@@ -138,7 +145,8 @@ def one_storm(scenario, count, env, run_index):
     }
 
 
-def run(runs, sizes_n=(50, 200)):
+def run(runs, sizes_n=((50, None), (200, None))):
+    """sizes_n: (client count, runs or None for the default runs) pairs."""
     tftpd = artifacts.tftpd()
     results = {"scenarios": {}, "files": None}
     with tempfile.TemporaryDirectory(prefix="bench-storm-") as workdir:
@@ -146,10 +154,11 @@ def run(runs, sizes_n=(50, 200)):
         env = {"workdir": workdir, "tftpd": tftpd, "root": root, "sizes": sizes}
         results["files"] = sizes
         for scenario in FILES:
-            for count in sizes_n:
+            for count, own_runs in sizes_n:
                 samples = []
-                for index in range(runs):
-                    log("boot storm: %s, N=%d, run %d/%d" % (scenario, count, index + 1, runs))
+                count_runs = own_runs or runs
+                for index in range(count_runs):
+                    log("boot storm: %s, N=%d, run %d/%d" % (scenario, count, index + 1, count_runs))
                     samples.append(one_storm(scenario, count, env, index))
                     log("  %s" % {k: v for k, v in samples[-1].items() if k != "first_error"})
                 split = {}

@@ -35,7 +35,7 @@ Things worth knowing when writing tests:
 * dhcpd holds every offered address for 120 s (hard-coded in
   ``server/dhcp.c``) and answers nothing once a peer's half of the pool is
   used up.  Tests with more distinct clients than the pool holds pass
-  ``extra_subnets=1..3`` (shared-network with 198.18.101-103.0/24 pools)
+  ``extra_subnets=1..7`` (shared-network with 198.18.101-107.0/24 pools)
   or a wider ``pool=``.
 * Generated configs set ``ping-check false;`` (otherwise every first offer
   of an address waits 1 s for an echo nobody answers); a later

@@ -14,7 +14,8 @@ POOL_END = "198.18.100.199"
 PRIMARY_PORT = 647
 SECONDARY_PORT = 847
 OMAPI_KEY_NAME = "omapi_key"
-MAX_EXTRA_SUBNETS = 3
+# 198.18.101-107.0/24: with the lab pool, 1878 addresses (a 1000-client boot storm).
+MAX_EXTRA_SUBNETS = 7
 EXTRA_POOL_RANGE = (1, 254)
 
 _HBA_RE = re.compile(r"^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){31}$")
@@ -58,7 +59,7 @@ def base_conf(omapi_key=None, omapi_port=7911, default_lease_time=120, max_lease
 
 
 def extra_subnet(index):
-    """The index-th (1..3) extra subnet for big pools: 198.18.(100+index).0/24."""
+    """The index-th (1..MAX_EXTRA_SUBNETS) extra subnet for big pools: 198.18.(100+index).0/24."""
     _check_int("extra subnet index", index, 1, MAX_EXTRA_SUBNETS)
     return "198.18.%d.0" % (100 + index)
 
@@ -66,7 +67,7 @@ def extra_subnet(index):
 def subnet_block(pool_body, pool=(POOL_START, POOL_END), extra_subnets=0):
     """The lab subnet with one pool; pool_body goes inside every pool's braces.
 
-    extra_subnets (0..3) adds 198.18.101.0/24 ... to the same wire as a
+    extra_subnets (0..MAX_EXTRA_SUBNETS) adds 198.18.101.0/24 ... to the same wire as a
     shared-network, each with one pool of EXTRA_POOL_RANGE: dhcpd holds every
     offered address for 120 s (hard-coded), so tests with more distinct
     clients than the lab pool holds need these.

@@ -342,7 +342,7 @@ HBA_SPLIT_128 = ":".join(["ff"] * 16 + ["00"] * 16)
         {"split": 256},
         {"split": None, "hba": HBA_SPLIT_128},
         {"auto_partner_down": 60, "omapi_key": "c2VjcmV0", "omapi_port": 7912},
-        {"extra_subnets": 3, "extra_pool": "default-lease-time 60;", "extra_global": "server-id-check true;"},
+        {"extra_subnets": 7, "extra_pool": "default-lease-time 60;", "extra_global": "server-id-check true;"},
         {"peer_name": "other-peer", "pool": ("198.18.100.10", "198.18.100.20")},
     ],
 )
@@ -369,7 +369,7 @@ def test_generated_configs_pass_dhcpd_check(tmp_path, kwargs):
         ({"mclt": 0}, r"mclt=0 is invalid"),
         ({"lb_max_secs": "3"}, r"lb_max_secs='3' is invalid"),
         ({"peer_name": 'a"b'}, r"peer_name='a\"b' is invalid"),
-        ({"extra_subnets": 4}, r"extra_subnets=4 is invalid: expected an integer 0\.\.3"),
+        ({"extra_subnets": 8}, r"extra_subnets=8 is invalid: expected an integer 0\.\.7"),
     ],
 )
 def test_bad_config_arguments_are_named(kwargs, message):
