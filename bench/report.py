@@ -175,13 +175,16 @@ def markdown(results):
     return "\n".join(lines) + "\n"
 
 
-def _bars(axis, labels, stats, ylabel, title):
+def _bars(axis, labels, stats, ylabel, title, *, log=False):
     medians = [s["median"] or 0 for s in stats]
     low = [m - (s["min"] if s["min"] is not None else m) for m, s in zip(medians, stats)]
     high = [(s["max"] if s["max"] is not None else m) - m for m, s in zip(medians, stats)]
     axis.bar(range(len(labels)), medians, yerr=[low, high], capsize=3, color="#4c72b0")
     axis.set_xticks(range(len(labels)))
     axis.set_xticklabels(labels, rotation=30, ha="right", fontsize=8)
+    if log:
+        # Seconds from 0.01 (kill -9, HTTP) to 600 (TFTP storms) share one panel.
+        axis.set_yscale("log")
     axis.set_ylabel(ylabel)
     axis.set_title(title, fontsize=10)
 
@@ -189,31 +192,35 @@ def _bars(axis, labels, stats, ylabel, title):
 def plot(results, path):
     panels = []
     if results.get("storm"):
-        items = list(results["storm"]["scenarios"].items())
-        labels = [key for key, _value in items]
-        stats = [value["total_s"] for _key, value in items]
-        panels.append((labels, stats, "s", "Boot storm: time to all booted"))
+        order = ("single-tftp", "pair-tftp", "pair-http")
+        rows = sorted(results["storm"]["scenarios"].values(), key=lambda d: (d["clients"], order.index(d["scenario"])))
+        labels = ["%s N=%d" % (row["scenario"], row["clients"]) for row in rows]
+        panels.append((labels, [row["total_s"] for row in rows], "s (log)", "Boot storm: time to all booted", True))
     if results.get("gap"):
         labels, stats = [], []
-        for key, data in results["gap"]["gaps"].items():
+        for key, data in sorted(results["gap"]["gaps"].items()):
             for probe in ("secs0", "secs4", "pxe_rom"):
                 if probe in data:
                     labels.append("%s %s" % (key, probe))
                     stats.append(data[probe])
-        panels.append((labels, stats, "s", "Failover gap (median, min-max)"))
+        panels.append((labels, stats, "s (log)", "Failover gap (median, min-max)", True))
     trips = (results.get("converge") or {}).get("round_trip_s")
     if trips:
-        panels.append((list(trips), list(trips.values()), "s", "Maintenance round trip (lab)"))
+        panels.append((list(trips), list(trips.values()), "s", "Maintenance round trip (lab)", False))
     if results.get("lease_rate"):
         rate = results["lease_rate"]
-        panels.append(
-            (["single", "pair"], [rate[n]["leases_per_s"] for n in ("single", "pair")], "leases/s", "Lease rate")
-        )
+        names = ("single", "pair")
+        panels.append((list(names), [rate[n]["leases_per_s"] for n in names], "leases/s", "Lease rate", False))
     if not panels:
         return None
-    figure, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 4.5), squeeze=False)
-    for axis, (labels, stats, ylabel, title) in zip(axes[0], panels):
-        _bars(axis, labels, stats, ylabel, title)
+    columns = min(2, len(panels))
+    rows_n = (len(panels) + columns - 1) // columns
+    figure, axes = plt.subplots(rows_n, columns, figsize=(8 * columns, 5.5 * rows_n), squeeze=False)
+    cells = [axis for row in axes for axis in row]
+    for axis, (labels, stats, ylabel, title, log) in zip(cells, panels):
+        _bars(axis, labels, stats, ylabel, title, log=log)
+    for axis in cells[len(panels) :]:
+        axis.set_visible(False)
     figure.tight_layout()
     figure.savefig(path, dpi=100)
     plt.close(figure)
