@@ -296,12 +296,13 @@ def test_link_cut_is_noticed_after_max_response_delay(dhcp_lab):
 
 
 INTERRUPTED_TEST = """
-import faulthandler, signal, sys, time
+import signal, sys, time
 sys.path.insert(0, %r)
 from conftest import dhcp_lab, failover_pair  # noqa: F401 - the fixtures under test
 
-# If the interrupt ever hangs, the outer test asks for every thread's stack with SIGUSR1.
-faulthandler.register(signal.SIGUSR1, all_threads=True)
+# A shell's background job (`make test &`, nohup) starts with SIGINT ignored, and Python then
+# installs no KeyboardInterrupt handler: Ctrl-C is what this test is about, so restore it.
+signal.signal(signal.SIGINT, signal.default_int_handler)
 
 def test_wait_for_interrupt(failover_pair):
     print("READY", failover_pair.primary.pid, failover_pair.secondary.pid, flush=True)
@@ -325,16 +326,8 @@ def test_keyboard_interrupt_tears_down(tmp_path):
         pids = [int(pid) for pid in line.split()[1:]]
         assert owned_objects(inner.pid)[0]
         inner.send_signal(signal.SIGINT)
-        try:
-            # A bound against a hang, not a speed target: the whole interrupt takes ~2 s, yet it
-            # once exceeded 30 s in CI, right after the molecule scenarios (cause not found: a
-            # repeat prints the stacks below).
-            output = inner.communicate(timeout=180)[0]
-        except subprocess.TimeoutExpired:
-            inner.send_signal(signal.SIGUSR1)
-            time.sleep(2)
-            inner.kill()
-            pytest.fail("inner pytest still running 180 s after SIGINT; its stacks:\n" + inner.communicate()[0])
+        # A bound against a hang, not a speed target (the interrupt takes ~2 s).
+        output = inner.communicate(timeout=60)[0]
     finally:
         inner.kill()
         inner.wait()

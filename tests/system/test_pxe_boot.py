@@ -311,10 +311,12 @@ def test_wrong_image_checksum_is_refused(boot_files, tmp_path):
 
 def test_differing_trees_on_the_two_nodes_are_refused(boot_files, tmp_path):
     trees = render.render(tmp_path, SERVERS, pxe_vars(boot_files))
-    # A file the role does not manage, left on one node only (an old image, a manual copy).
-    (trees["s2"][0] / "images" / "stale.img").write_bytes(b"old kernel")
+    # A file the role does not manage, left on one node only: a per-MAC pxelinux menu written by
+    # hand. (Under images/ the role removes such files itself: tests/roles/test_pxe_images.py.)
+    (trees["s2"][0] / "pxelinux.cfg" / "01-52-54-00-12-34-56").write_bytes(b"default rescue")
     with pytest.raises(render.RenderError) as failure:
         render.render(tmp_path, SERVERS, pxe_vars(boot_files))
     message = str(failure.value)
     assert "the boot files under %s differ from the peers'" % trees["s1"][0] in message
-    assert "images/stale.img missing here, %s on s2" % hashlib.sha256(b"old kernel").hexdigest() in message
+    digest = hashlib.sha256(b"default rescue").hexdigest()
+    assert "pxelinux.cfg/01-52-54-00-12-34-56 missing here, %s on s2" % digest in message
