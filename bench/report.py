@@ -6,6 +6,13 @@ import matplotlib
 
 matplotlib.use("Agg")  # no display on a CI machine
 import matplotlib.pyplot as plt  # noqa: E402 - the backend must be chosen first
+from storm import FILES as STORM_SCENARIOS  # noqa: E402 - after the backend, with the other imports
+
+
+def _storm_rows(storm):
+    """The storm figures by client count, then in storm.FILES order (single first)."""
+    order = list(STORM_SCENARIOS)
+    return sorted(storm["scenarios"].values(), key=lambda d: (d["clients"], order.index(d["scenario"])))
 
 
 def _median(stat):
@@ -96,9 +103,7 @@ def _storm_md(storm):
         "| scenario | N | runs | total s | DHCP s | clients/s | failures | share per node |",
         "|---|---|---|---|---|---|---|---|",
     ]
-    order = ("single-tftp", "pair-tftp", "pair-http")
-    rows = sorted(storm["scenarios"].values(), key=lambda d: (d["clients"], order.index(d["scenario"])))
-    for data in rows:
+    for data in _storm_rows(storm):
         share = ", ".join("%s %s" % (k, _fmt(v)) for k, v in data["share_by_server"].items())
         lines.append(
             "| %s | %d | %d | %s | %s | %s | %s | %s |"
@@ -192,8 +197,7 @@ def _bars(axis, labels, stats, ylabel, title, *, log=False):
 def plot(results, path):
     panels = []
     if results.get("storm"):
-        order = ("single-tftp", "pair-tftp", "pair-http")
-        rows = sorted(results["storm"]["scenarios"].values(), key=lambda d: (d["clients"], order.index(d["scenario"])))
+        rows = _storm_rows(results["storm"])
         labels = ["%s N=%d" % (row["scenario"], row["clients"]) for row in rows]
         panels.append((labels, [row["total_s"] for row in rows], "s (log)", "Boot storm: time to all booted", True))
     if results.get("gap"):
