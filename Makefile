@@ -16,7 +16,7 @@ export CONTAINERS_CONF := $(CURDIR)/lab/containers.conf
 export ANSIBLE_NOCOLOR := 1
 COLL_DIR    := $(COLL_BASE)/ansible_collections/netboot/dhcp_failover
 
-APT_PACKAGES := podman runc netavark debootstrap dpkg-dev iproute2 isc-dhcp-server isc-dhcp-client \
+APT_PACKAGES := podman runc netavark iptables debootstrap dpkg-dev iproute2 isc-dhcp-server isc-dhcp-client \
                 make git rsync kea-admin qemu-system-x86 ipxe-qemu ovmf ipxe \
                 grub-efi-amd64-signed pxelinux syslinux-common iputils-ping
 APT_STAMP   := $(VENV)/.apt-$(shell echo $(APT_PACKAGES) | md5sum | cut -c1-8)
