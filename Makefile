@@ -16,13 +16,13 @@ export CONTAINERS_CONF := $(CURDIR)/lab/containers.conf
 export ANSIBLE_NOCOLOR := 1
 COLL_DIR    := $(COLL_BASE)/ansible_collections/netboot/dhcp_failover
 
-APT_PACKAGES := podman runc netavark iptables debootstrap dpkg-dev iproute2 isc-dhcp-server isc-dhcp-client \
-                make git rsync kea-admin qemu-system-x86 ipxe-qemu ovmf ipxe \
-                grub-efi-amd64-signed pxelinux syslinux-common iputils-ping
+# The Debian packages of requirements/host-programs.txt (program -> package; tests/host checks
+# that a fresh machine gets every program from them).
+APT_PACKAGES := $(shell awk '!/^[[:space:]]*(\#|$$)/ && $$2 != "-" && !seen[$$2]++ {print $$2}' requirements/host-programs.txt)
 APT_STAMP   := $(VENV)/.apt-$(shell echo $(APT_PACKAGES) | md5sum | cut -c1-8)
 VENV_STAMP  := $(VENV)/.req-$(shell md5sum requirements/dev.txt | cut -c1-8)
 
-.PHONY: help deps collection lint ruff ansible-lint sanity unit pytest test demo \
+.PHONY: print-apt-packages help deps collection lint ruff ansible-lint sanity unit pytest test demo \
         lab-up lab-down lock build clean bench
 
 help:
@@ -45,6 +45,9 @@ $(VENV_STAMP): | $(APT_STAMP)
 	@touch $@
 
 deps: $(APT_STAMP) $(VENV_STAMP)
+
+print-apt-packages:
+	@echo $(APT_PACKAGES)
 
 # Re-resolve the pinned tool set from requirements/dev.in.
 lock:
@@ -109,7 +112,8 @@ bench: collection lab-image $(BENCH_STAMP)
 lab-image: deps
 	lab/build-image
 
-lab-up: lab-image
+# lab/lab up builds (or finds) the image itself.
+lab-up: deps
 	lab/lab up
 
 lab-down:
