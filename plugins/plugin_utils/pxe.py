@@ -35,6 +35,7 @@ CHECKSUM_HEX_LENGTHS = {'md5': 32, 'sha1': 40, 'sha224': 56, 'sha256': 64, 'sha3
 IMAGE_KEYS = ('name', 'url', 'src', 'checksum')
 ENTRY_KEYS = ('name', 'title', 'kernel', 'initrd', 'cmdline')
 
+# Matched with fullmatch: "$" alone would let a trailing newline through.
 # Image and entry names become file names, iPXE labels, grub ids and pxelinux labels.
 NAME = re.compile(r'^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$')
 NAME_RULE = '1 to 64 letters, digits, ".", "_" or "-", starting with a letter or digit'
@@ -76,7 +77,7 @@ class _Checker:
         self.errors.append('%s=%s is invalid: %s' % (path, _show(value), why))
 
     def text(self, path, value, pattern, rule):
-        if isinstance(value, str) and pattern.match(value):
+        if isinstance(value, str) and pattern.fullmatch(value):
             return value
         self.error(path, value, 'expected %s' % rule)
         return None
@@ -86,7 +87,7 @@ class _Checker:
 
     def integer(self, path, value, low, high):
         # YAML gives int; -e and templating may give a string of digits. A bool is never a number.
-        if isinstance(value, str) and re.match(r'^[0-9]+$', value.strip()):
+        if isinstance(value, str) and re.fullmatch(r'^[0-9]+$', value.strip()):
             value = int(value.strip())
         if isinstance(value, int) and not isinstance(value, bool) and low <= value <= high:
             return value
@@ -115,7 +116,7 @@ class _Checker:
         """A path below the boot root: plain components, no '.', '..' or empty ones."""
         if isinstance(value, str) and len(value) <= 127:
             parts = value.split('/')
-            if all(PATH_PART.match(part) and part not in ('.', '..') for part in parts):
+            if all(PATH_PART.fullmatch(part) and part not in ('.', '..') for part in parts):
                 return value
         self.error(path, value, 'expected a path inside pxe_root such as %s: components of letters, digits, '
                                 '".", "_", "+" or "-" separated by "/", no "." or "..", at most 127 characters'
@@ -132,7 +133,7 @@ def _root(check, value):
         stripped = value.rstrip('/') if len(value) > 1 else value
         parts = stripped.split('/')
         if (stripped.startswith('/') and len(parts) > 1 and parts[1]
-                and all(PATH_PART.match(part) and part not in ('.', '..') for part in parts[1:])):
+                and all(PATH_PART.fullmatch(part) and part not in ('.', '..') for part in parts[1:])):
             return stripped
     check.error('pxe_root', value, 'expected an absolute directory other than "/" such as "/srv/netboot": components '
                                    'of letters, digits, ".", "_", "+" or "-", no "." or ".."')
@@ -157,7 +158,7 @@ def _checksum(check, path, value):
         algorithm, digest = value.split(':', 1)
         algorithm = algorithm.lower()
         length = CHECKSUM_HEX_LENGTHS.get(algorithm)
-        if length and re.match(r'^[0-9a-fA-F]{%d}$' % length, digest):
+        if length and re.fullmatch(r'^[0-9a-fA-F]{%d}$' % length, digest):
             return algorithm, digest.lower()
     check.error(path, value, 'expected ALGORITHM:HEX with ALGORITHM one of %s and as many hex digits as it '
                              'gives (%s)' % (', '.join(CHECKSUM_HEX_LENGTHS),
@@ -250,7 +251,7 @@ def _arch_files(check, value):
     files = {}
     for arch, file_path in value.items():
         path = 'pxe_arch_files[%s]' % _show(arch)
-        if not isinstance(arch, str) or not ARCH.match(arch) or arch.lower() in RESERVED_ARCHES:
+        if not isinstance(arch, str) or not ARCH.fullmatch(arch) or arch.lower() in RESERVED_ARCHES:
             check.errors.append('pxe_arch_files key %s is invalid: expected an option 93 value such as "00:0b", '
                                 'other than %s (set by the loader variables)'
                                 % (_show(arch), ', '.join(RESERVED_ARCHES)))
