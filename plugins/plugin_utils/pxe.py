@@ -276,12 +276,12 @@ def pxe_settings(variables):
     """Check the pxe role's variables (a dict keyed by their names); return (settings, errors)."""
     check = _Checker()
     get = variables.get
-    images = _images(check, get('pxe_images', []))
-    image_names = [image['name'] for image in images]
+    root = _root(check, get('pxe_root', '/srv/netboot'))
     raw_images = get('pxe_images', [])
-    if _is_list(raw_images):
-        # An entry naming an image that is only badly defined is that image's error, not the entry's.
-        image_names = [i.get('name') for i in raw_images if isinstance(i, dict) and isinstance(i.get('name'), str)]
+    images = _images(check, raw_images)
+    # An entry naming an image that is only badly defined is that image's error, not the entry's.
+    image_names = [i.get('name') for i in raw_images if isinstance(i, dict) and isinstance(i.get('name'), str)] \
+        if _is_list(raw_images) else []
     entries = _entries(check, get('pxe_entries', []), image_names)
 
     entry_names = [entry.get('name') for entry in get('pxe_entries', [])
@@ -315,7 +315,7 @@ def pxe_settings(variables):
         http_base = 'http://%s%s' % (server_address, '' if http_port == 80 else ':%d' % http_port)
 
     settings = {
-        'root': _root(check, get('pxe_root', '/srv/netboot')),
+        'root': root,
         'server_address': server_address,
         'http_port': http_port,
         'http_base': http_base,

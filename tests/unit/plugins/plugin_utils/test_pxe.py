@@ -522,10 +522,10 @@ def test_bad_peers(peers):
 def test_every_error_is_reported_at_once():
     found = errors(pxe_root="/", pxe_http_port=0, pxe_menu_timeout=-1, pxe_default_entry="none")
     assert [message.split("=", 1)[0] for message in found] == [
+        "pxe_root",
         "pxe_default_entry",
         "pxe_http_port",
         "pxe_menu_timeout",
-        "pxe_root",
     ]
 
 
