@@ -1,0 +1,358 @@
+# -*- coding: utf-8 -*-
+# Copyright: netboot.dhcp_failover contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Validation and normalization of the pxe role's variables (controller side, pure Python).
+
+``pxe_settings(variables)`` takes the role's public variables by their names and returns
+``(settings, errors)``. ``errors`` names the user's variable (``pxe_images[1].checksum``), the bad
+value and what would be valid. ``settings`` is what the templates render (documented in
+plugins/filter/pxe_settings.py); it is complete only when ``errors`` is empty.
+
+Every value that reaches a generated file (dhcpd.conf, boot.ipxe, grub.cfg, pxelinux.cfg/default,
+the nginx site, /etc/default/tftpd-hpa) is held to a character set that cannot end the statement,
+string or line it is written into, so no definition can add configuration of its own.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import ipaddress
+import json
+import re
+
+from ansible.module_utils.common.collections import is_sequence
+from ansible.module_utils.parsing.convert_bool import BOOLEANS_FALSE, BOOLEANS_TRUE
+
+# Loader file (in pxe_root) per choice; the Debian package paths live in roles/pxe/vars/main.yml.
+BIOS_FILES = {'ipxe': 'undionly.kpxe', 'pxelinux': 'pxelinux.0'}
+UEFI_FILES = {'grub': 'grubx64.efi', 'ipxe': 'ipxe.efi'}
+# x86-64 UEFI (00:07, 00:09 EFI BC) is the loader variables' business, like BIOS (00:00).
+UEFI_ARCHES = ('00:07', '00:09')
+RESERVED_ARCHES = ('00:00',) + UEFI_ARCHES
+# The hex length of each algorithm get_url and stat accept.
+CHECKSUM_HEX_LENGTHS = {'md5': 32, 'sha1': 40, 'sha224': 56, 'sha256': 64, 'sha384': 96, 'sha512': 128}
+IMAGE_KEYS = ('name', 'url', 'src', 'checksum')
+ENTRY_KEYS = ('name', 'title', 'kernel', 'initrd', 'cmdline')
+
+# Matched with fullmatch: "$" alone would let a trailing newline through.
+# Image and entry names become file names, iPXE labels, grub ids and pxelinux labels.
+NAME = re.compile(r'^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$')
+NAME_RULE = '1 to 64 letters, digits, ".", "_" or "-", starting with a letter or digit'
+# Menu titles: iPXE expands ${...} and splits on || and &&; grub expands $ and ends strings at ";
+# pxelinux reads to the end of the line.
+TEXT = re.compile(r"^[A-Za-z0-9 !%'()*+,./:=?@\[\]^_~-]{1,80}$")
+TEXT_RULE = ('1 to 80 letters, digits, spaces or !%\'()*+,./:=?@[]^_~- '
+             '(no quotes, $, \\, ;, |, &, #, <, >, braces or control characters)')
+# Kernel command lines reach iPXE's kernel line, grub's linux line and pxelinux' APPEND. The
+# x86 kernel takes at most 2048 bytes, and the loaders add the initrd names.
+CMDLINE = re.compile(r'^[A-Za-z0-9 !%()*+,./:=?@\[\]^_~-]{0,1536}$')
+CMDLINE_RULE = ('one line of at most 1536 letters, digits, spaces or !%()*+,./:=?@[]^_~- '
+                '(no quotes, $, \\, ;, |, &, #, <, >, braces or control characters)')
+PATH_PART = re.compile(r'^[A-Za-z0-9._+-]+$')
+ARCH = re.compile(r'^[0-9a-fA-F]{2}:[0-9a-fA-F]{2}$')
+URL = re.compile(r'^(https?|ftp|file)://[!-~]+$')
+TFTP_OPTIONS = re.compile(r'^[A-Za-z0-9 ,./:=_+-]*$')
+# syslinux' TIMEOUT is in tenths of a second and stops at 35996.
+MAX_MENU_TIMEOUT = 3599
+
+
+def _show(value):
+    """The value as the user would write it in YAML/JSON, so quotes and newlines are visible."""
+    try:
+        return json.dumps(value, sort_keys=True)
+    except (TypeError, ValueError):
+        return repr(value)
+
+
+def _is_list(value):
+    return is_sequence(value) and not isinstance(value, (str, bytes))
+
+
+class _Checker:
+    def __init__(self):
+        self.errors = []
+
+    def error(self, path, value, why):
+        self.errors.append('%s=%s is invalid: %s' % (path, _show(value), why))
+
+    def text(self, path, value, pattern, rule):
+        if isinstance(value, str) and pattern.fullmatch(value):
+            return value
+        self.error(path, value, 'expected %s' % rule)
+        return None
+
+    def name(self, path, value):
+        return self.text(path, value, NAME, NAME_RULE)
+
+    def integer(self, path, value, low, high):
+        # YAML gives int; -e and templating may give a string of digits. A bool is never a number.
+        if isinstance(value, str) and re.fullmatch(r'^[0-9]+$', value.strip()):
+            value = int(value.strip())
+        if isinstance(value, int) and not isinstance(value, bool) and low <= value <= high:
+            return value
+        self.error(path, value, 'expected an integer from %d to %d' % (low, high))
+        return None
+
+    def boolean(self, path, value):
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, (str, int)) and not isinstance(value, bool):
+            text = value.strip().lower() if isinstance(value, str) else value
+            if text in BOOLEANS_TRUE:
+                return True
+            if text in BOOLEANS_FALSE:
+                return False
+        self.error(path, value, 'expected true or false')
+        return None
+
+    def choice(self, path, value, choices):
+        if isinstance(value, str) and value in choices:
+            return value
+        self.error(path, value, 'expected one of %s' % ', '.join(sorted(choices)))
+        return None
+
+    def relative_path(self, path, value, example):
+        """A path below the boot root: plain components, no '.', '..' or empty ones."""
+        if isinstance(value, str) and len(value) <= 127:
+            parts = value.split('/')
+            if all(PATH_PART.fullmatch(part) and part not in ('.', '..') for part in parts):
+                return value
+        self.error(path, value, 'expected a path inside pxe_root such as %s: components of letters, digits, '
+                                '".", "_", "+" or "-" separated by "/", no "." or "..", at most 127 characters'
+                   % _show(example))
+        return None
+
+    def unknown_keys(self, path, item, known):
+        for key in sorted((str(k) for k in item if k not in known)):
+            self.errors.append('%s has the unknown key %s: expected only %s' % (path, _show(key), ', '.join(known)))
+
+
+def _root(check, value):
+    if isinstance(value, str):
+        stripped = value.rstrip('/') if len(value) > 1 else value
+        parts = stripped.split('/')
+        if (stripped.startswith('/') and len(parts) > 1 and parts[1]
+                and all(PATH_PART.fullmatch(part) and part not in ('.', '..') for part in parts[1:])):
+            return stripped
+    check.error('pxe_root', value, 'expected an absolute directory other than "/" such as "/srv/netboot": components '
+                                   'of letters, digits, ".", "_", "+" or "-", no "." or ".."')
+    return None
+
+
+def _server_address(check, value):
+    try:
+        address = ipaddress.IPv4Address(value) if isinstance(value, str) else None
+    except ValueError:
+        address = None
+    if address is None or address.is_unspecified or address.is_multicast or address.is_loopback \
+            or address == ipaddress.IPv4Address('255.255.255.255'):
+        check.error('pxe_server_address', value, "expected this node's IPv4 address as clients reach it, such as "
+                                                 '"192.0.2.10" (the default is dhcp_failover_address)')
+        return None
+    return str(address)
+
+
+def _checksum(check, path, value):
+    if isinstance(value, str) and ':' in value:
+        algorithm, digest = value.split(':', 1)
+        algorithm = algorithm.lower()
+        length = CHECKSUM_HEX_LENGTHS.get(algorithm)
+        if length and re.fullmatch(r'^[0-9a-fA-F]{%d}$' % length, digest):
+            return algorithm, digest.lower()
+    check.error(path, value, 'expected ALGORITHM:HEX with ALGORITHM one of %s and as many hex digits as it '
+                             'gives (%s)' % (', '.join(CHECKSUM_HEX_LENGTHS),
+                                             ', '.join('%s %d' % item for item in CHECKSUM_HEX_LENGTHS.items())))
+    return None
+
+
+def _images(check, value):
+    if not _is_list(value):
+        check.error('pxe_images', value, 'expected a list of dicts with name, url or src, and checksum')
+        return []
+    images = []
+    seen = {}
+    for index, item in enumerate(value):
+        path = 'pxe_images[%d]' % index
+        if not isinstance(item, dict):
+            check.error(path, item, 'expected a dict with name, url or src, and checksum')
+            continue
+        check.unknown_keys(path, item, IMAGE_KEYS)
+        name = check.name(path + '.name', item.get('name'))
+        if name is not None:
+            if name in seen:
+                check.errors.append('%s.name=%s is invalid: pxe_images[%d] has the same name (each is a file '
+                                    'under images/)' % (path, _show(name), seen[name]))
+            seen.setdefault(name, index)
+        has_url, has_src = 'url' in item, 'src' in item
+        url = src = None
+        if has_url == has_src:
+            check.errors.append('%s (%s) has %s: expected exactly one of them' % (
+                path, _show(item.get('name')), 'both url and src' if has_url else 'neither url nor src'))
+        elif has_url:
+            url = check.text(path + '.url', item['url'], URL,
+                             'an http, https, ftp or file URL without spaces or control characters')
+        else:
+            src = item['src']
+            if not isinstance(src, str) or not src or not src.isprintable():
+                check.error(path + '.src', src, 'expected the path of a file on the controller (one line)')
+                src = None
+        checksum = _checksum(check, path + '.checksum', item.get('checksum'))
+        if name is not None and checksum is not None and (url or src):
+            images.append({'name': name, 'url': url, 'src': src, 'checksum': '%s:%s' % checksum,
+                           'algorithm': checksum[0], 'digest': checksum[1]})
+    return images
+
+
+def _entries(check, value, image_names):
+    if not _is_list(value):
+        check.error('pxe_entries', value, 'expected a list of dicts with name, kernel, and optionally title, '
+                                          'initrd and cmdline')
+        return []
+    entries = []
+    seen = {}
+    known_images = 'the name of one of pxe_images %s' % _show(image_names)
+    for index, item in enumerate(value):
+        path = 'pxe_entries[%d]' % index
+        if not isinstance(item, dict):
+            check.error(path, item, 'expected a dict with name, kernel, and optionally title, initrd and cmdline')
+            continue
+        check.unknown_keys(path, item, ENTRY_KEYS)
+        errors_before = len(check.errors)
+        name = check.name(path + '.name', item.get('name'))
+        if name is not None:
+            if name in seen:
+                check.errors.append('%s.name=%s is invalid: pxe_entries[%d] has the same name (menus address '
+                                    'entries by name)' % (path, _show(name), seen[name]))
+            seen.setdefault(name, index)
+        title = item.get('title')
+        title = name if title is None else check.text(path + '.title', title, TEXT, TEXT_RULE)
+        kernel = item.get('kernel')
+        if kernel not in image_names or not isinstance(kernel, str):
+            check.error(path + '.kernel', kernel, 'expected %s' % known_images)
+        initrd = item.get('initrd')
+        if initrd is None:
+            initrd = []
+        if not _is_list(initrd) or not all(isinstance(i, str) and i in image_names for i in initrd):
+            check.error(path + '.initrd', initrd, 'expected a list of names from pxe_images %s' % _show(image_names))
+        cmdline = item.get('cmdline')
+        cmdline = check.text(path + '.cmdline', '' if cmdline is None else cmdline, CMDLINE, CMDLINE_RULE)
+        if len(check.errors) == errors_before:
+            entries.append({'name': name, 'title': title, 'kernel': kernel, 'initrd': list(initrd),
+                            'cmdline': cmdline})
+    return entries
+
+
+def _arch_files(check, value):
+    if not isinstance(value, dict):
+        check.error('pxe_arch_files', value, 'expected a dict of option 93 values to paths, such as '
+                                             '{"00:0b": "images/grubaa64.efi"}')
+        return []
+    files = {}
+    for arch, file_path in value.items():
+        path = 'pxe_arch_files[%s]' % _show(arch)
+        if not isinstance(arch, str) or not ARCH.fullmatch(arch) or arch.lower() in RESERVED_ARCHES:
+            check.errors.append('pxe_arch_files key %s is invalid: expected an option 93 value such as "00:0b", '
+                                'other than %s (set by the loader variables)'
+                                % (_show(arch), ', '.join(RESERVED_ARCHES)))
+            continue
+        if arch.lower() in files:
+            check.errors.append('pxe_arch_files key %s is invalid: the same architecture as %s'
+                                % (_show(arch), _show(files[arch.lower()][0])))
+            continue
+        checked = check.relative_path(path, file_path, 'images/grubaa64.efi')
+        files[arch.lower()] = (arch, checked)
+    return [{'arch': arch, 'path': files[arch][1]} for arch in sorted(files)]
+
+
+def _peers(check, value):
+    if _is_list(value) and all(isinstance(peer, str) and peer and peer.isprintable() for peer in value):
+        return list(value)
+    check.error('pxe_peers', value, 'expected a list of inventory host names (empty: the dhcpd pair)')
+    return []
+
+
+def pxe_settings(variables):
+    """Check the pxe role's variables (a dict keyed by their names); return (settings, errors)."""
+    check = _Checker()
+    get = variables.get
+    root = _root(check, get('pxe_root', '/srv/netboot'))
+    raw_images = get('pxe_images', [])
+    images = _images(check, raw_images)
+    # An entry naming an image that is only badly defined is that image's error, not the entry's.
+    image_names = [i.get('name') for i in raw_images if isinstance(i, dict) and isinstance(i.get('name'), str)] \
+        if _is_list(raw_images) else []
+    entries = _entries(check, get('pxe_entries', []), image_names)
+
+    entry_names = [entry.get('name') for entry in get('pxe_entries', [])
+                   if isinstance(entry, dict)] if _is_list(get('pxe_entries', [])) else []
+    default_entry = get('pxe_default_entry', '')
+    default_entry = '' if default_entry is None else default_entry
+    if default_entry != '' and (not isinstance(default_entry, str) or default_entry not in entry_names):
+        check.error('pxe_default_entry', default_entry, 'expected empty or one of %s' % _show(entry_names))
+    if not default_entry and entries:
+        default_entry = entries[0]['name']
+
+    bios_loader = check.choice('pxe_bios_loader', get('pxe_bios_loader', 'ipxe'), BIOS_FILES)
+    uefi_loader = check.choice('pxe_uefi_loader', get('pxe_uefi_loader', 'grub'), UEFI_FILES)
+    ipxe_http = check.boolean('pxe_ipxe_http', get('pxe_ipxe_http', True))
+    if ipxe_http is False and 'ipxe' in (bios_loader, uefi_loader):
+        check.errors.append('pxe_ipxe_http=false with pxe_bios_loader=%s and pxe_uefi_loader=%s is invalid: an iPXE '
+                            'loader would be handed itself again; set pxe_ipxe_http=true or use pxelinux/grub'
+                            % (bios_loader, uefi_loader))
+
+    server_address = _server_address(check, get('pxe_server_address'))
+    http_port = check.integer('pxe_http_port', get('pxe_http_port', 80), 1, 65535)
+    menu_timeout = check.integer('pxe_menu_timeout', get('pxe_menu_timeout', 5), 0, MAX_MENU_TIMEOUT)
+    menu_title = check.text('pxe_menu_title', get('pxe_menu_title', 'Network boot'), TEXT, TEXT_RULE)
+    tftp_options = check.text('pxe_tftp_options', get('pxe_tftp_options', '--secure --verbose'), TFTP_OPTIONS,
+                              'tftpd-hpa options of letters, digits, spaces or ,./:=_+- (the value is written '
+                              'into a shell-quoted line)')
+    apt_cache_valid_time = check.integer('pxe_apt_cache_valid_time', get('pxe_apt_cache_valid_time', 3600),
+                                         0, 2 ** 31 - 1)
+    http_base = None
+    if server_address is not None and http_port is not None:
+        http_base = 'http://%s%s' % (server_address, '' if http_port == 80 else ':%d' % http_port)
+
+    settings = {
+        'root': root,
+        'server_address': server_address,
+        'http_port': http_port,
+        'http_base': http_base,
+        'bios_loader': bios_loader,
+        'bios_file': BIOS_FILES.get(bios_loader),
+        'uefi_loader': uefi_loader,
+        'uefi_file': UEFI_FILES.get(uefi_loader),
+        'uefi_arches': list(UEFI_ARCHES),
+        'ipxe_http': ipxe_http,
+        'arch_files': _arch_files(check, get('pxe_arch_files', {})),
+        'images': images,
+        'entries': entries,
+        'default_entry': default_entry,
+        'menu_timeout': menu_timeout,
+        'menu_title': menu_title,
+        'peers': _peers(check, get('pxe_peers', [])),
+        'tftp_options': tftp_options,
+        'apt_cache_valid_time': apt_cache_valid_time,
+    }
+    return settings, check.errors
+
+
+def tree_differences(mine, peers):
+    """Files that differ between this node's tree and each peer's.
+
+    ``mine``: {relative path: sha256}; ``peers``: {peer name: the same, or anything else (None,
+    false) when the peer has no file list}. Returns one message per difference, peers and paths in
+    sorted order.
+    """
+    out = []
+    for peer in sorted(peers):
+        theirs = peers[peer]
+        if not isinstance(theirs, dict):
+            out.append('%s: no file list (not in this run?)' % peer)
+            continue
+        for path in sorted(set(mine) | set(theirs)):
+            here, there = mine.get(path, 'missing'), theirs.get(path, 'missing')
+            if here != there:
+                out.append('%s %s here, %s on %s' % (path, here, there, peer))
+    return out
