@@ -316,7 +316,7 @@ def _partner_down_issues(n, o, now):
         issues.append((NEEDS_ACTION, n['host'], '%s is in partner-down (since %d s) and serves every client; %s is %s. '
                        'Bring %s back (netboot.dhcp_failover.maintenance -e dhcp_ops_node=%s '
                        '-e dhcp_ops_action=end).' % (n['host'], _age(n, now), o['host'], _name(o), o['host'], o['host'])))
-    if now < usable:
+    if now < usable and n['leases'] is not None:
         if own == 0:
             issues.append((NEEDS_ACTION, n['host'], "%s has no addresses of its own left; %s's %d become usable only "
                            'at %s (stos + MCLT): new clients get no address until then. Bring %s back now.'
@@ -380,7 +380,7 @@ def _node_issues(n, o, now):
     elif state in HALTED:
         issues.append((NEEDS_ACTION, host, '%s is %s and answers nobody: restart dhcpd there.' % (host, state)))
     elif state == 'normal':
-        if _count(n, own_key(n)) == 0:
+        if n['leases'] is not None and _count(n, own_key(n)) == 0:
             issues.append((DEGRADED, host, '%s has no addresses of its own left (pool balancing moves them every few '
                            'minutes in NORMAL; if it stays, the pool is too small).' % host))
         if n['max_unacked'] is not None and (n['unacked'] or 0) >= n['max_unacked']:
@@ -527,7 +527,7 @@ def recover_plan(observations, now):
         return decide(None, None, 'No dhcpd of this pair answers: nobody serves these clients. Start dhcpd on both '
                       '(netboot.dhcp_failover.site).')
     return decide(None, None, 'No stuck state this playbook handles (states %s / %s): passing states settle by '
-                  'themselves; see netboot.dhcp_failover.status.' % (a['state'], b['state']))
+                  'themselves; see netboot.dhcp_failover.status.' % (_name(a), _name(b)))
 
 
 def _target(observations, node):
