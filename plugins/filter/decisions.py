@@ -42,7 +42,7 @@ def recover_plan(observations, now=None):
     return decisions.recover_plan(observations, _now(now))
 
 
-def maintenance_plan(observations, node, action, now=None, count=None, lease_stat=None, clean=None):
+def maintenance_plan(observations, node, action, *, now=None, count=None, lease_stat=None, clean=None):
     return decisions.maintenance_plan(observations, node, action, _now(now), count=count, lease_stat=lease_stat,
                                       clean=clean)
 

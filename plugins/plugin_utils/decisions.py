@@ -41,6 +41,8 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import base64
+import json
 import time
 
 # The state sets, in one place (see FAILOVER-FACTS.md, "States and what they serve").
@@ -112,9 +114,6 @@ def observe(raw):
     partner's failover port), ``leases`` (the lease counts dict, or ``{error: ...}``), ``record``
     (ansible.builtin.slurp of the maintenance record; its content is JSON).
     """
-    import base64
-    import json
-
     if not isinstance(raw, dict):
         raise DecisionError('expected a dict of registered results, got %r' % (raw,))
     for key in ('host', 'role', 'peer'):
@@ -315,7 +314,8 @@ def _partner_down_issues(n, o, now):
     if not (o['state'] is None and o['maintenance'] is not None and not hung(o)):
         issues.append((NEEDS_ACTION, n['host'], '%s is in partner-down (since %d s) and serves every client; %s is %s. '
                        'Bring %s back (netboot.dhcp_failover.maintenance -e dhcp_ops_node=%s '
-                       '-e dhcp_ops_action=end).' % (n['host'], _age(n, now), o['host'], _name(o), o['host'], o['host'])))
+                       '-e dhcp_ops_action=end).'
+                       % (n['host'], _age(n, now), o['host'], _name(o), o['host'], o['host'])))
     if now < usable and n['leases'] is not None:
         if own == 0:
             issues.append((NEEDS_ACTION, n['host'], "%s has no addresses of its own left; %s's %d become usable only "
@@ -335,62 +335,86 @@ def _partner_down_issues(n, o, now):
     return issues
 
 
+def _absent_issues(n, o, now):
+    """Issues of a node without a failover state (OMAPI did not answer)."""
+    host, other = n['host'], o['host']
+    if hung(n):
+        return [(NEEDS_ACTION, host, "%s's dhcpd process runs but does not answer OMAPI (%s): it hangs (e.g. stopped "
+                 'by a signal) and answers nobody. Restart dhcpd there (if the restart hangs too, kill -CONT or '
+                 'kill -9 the process first).' % (host, n['error']))]
+    if o['state'] == 'partner-down' and n['maintenance'] is not None:
+        return [(DEGRADED, host, '%s is in maintenance (dhcpd stopped, %s in partner-down serves every client). End it '
+                 'with netboot.dhcp_failover.maintenance -e dhcp_ops_node=%s -e dhcp_ops_action=end.'
+                 % (host, other, host))]
+    if o['state'] == 'partner-down':
+        # The partner's partner-down issue says to bring this node back.
+        return []
+    hint = (', or if it is down for good, netboot.dhcp_failover.recover puts %s in partner-down' % other
+            if o['state'] in STUCK else '')
+    return [(NEEDS_ACTION, host, '%s does not answer (%s): start dhcpd there%s.' % (host, n['error'], hint))]
+
+
+def _stuck_issues(n, o, now):
+    serves = (' and answers every client from its own %d addresses (leases capped at MCLT)' % _count(n, own_key(n))
+              if n['state'] == 'communications-interrupted' else ' and answers nobody')
+    return [(NEEDS_ACTION, n['host'], '%s is %s since %d s%s: check %s and the link between them; '
+             'netboot.dhcp_failover.recover restarts the conversation or, once %s is confirmed down, puts %s in '
+             'partner-down.' % (n['host'], n['state'], _age(n, now), serves, o['host'], o['host'], n['host']))]
+
+
+def _unknown_state_issues(n, o, now):
+    return [(NEEDS_ACTION, n['host'], '%s is in unknown-state and answers nobody: run netboot.dhcp_failover.recover '
+             '(sets it to recover).' % n['host'])]
+
+
+def _recover_wait_issues(n, o, now):
+    return [(DEGRADED, n['host'], '%s is in recover-wait and answers nobody until %s (its old stos + MCLT); then it '
+             'becomes NORMAL by itself. After a clean maintenance stop, netboot.dhcp_failover.maintenance '
+             '-e dhcp_ops_action=end ends the wait at once.' % (n['host'], when((n['stos'] or 0) + (n['mclt'] or 0))))]
+
+
+def _passing_issues(n, o, now):
+    if n['state'] == 'recover-done' and o['state'] == 'normal':
+        return [(NEEDS_ACTION, n['host'], "%s is stuck in recover-done (answers nobody) while %s is NORMAL: dhcpd's "
+                 'recover-wait timer fired after the node was already NORMAL. netboot.dhcp_failover.recover '
+                 'restarts it.' % (n['host'], o['host']))]
+    return [(DEGRADED, n['host'], '%s is %s (for %d s), a passing state in which it answers nobody: run this again in '
+             'a minute; if it stays, see netboot.dhcp_failover.recover.' % (n['host'], n['state'], _age(n, now)))]
+
+
+def _halted_issues(n, o, now):
+    return [(NEEDS_ACTION, n['host'], '%s is %s and answers nobody: restart dhcpd there.' % (n['host'], n['state']))]
+
+
+def _normal_issues(n, o, now):
+    issues = []
+    if n['leases'] is not None and _count(n, own_key(n)) == 0:
+        issues.append((DEGRADED, n['host'], '%s has no addresses of its own left (pool balancing moves them every few '
+                       'minutes in NORMAL; if it stays, the pool is too small).' % n['host']))
+    if n['max_unacked'] is not None and (n['unacked'] or 0) >= n['max_unacked']:
+        issues.append((DEGRADED, n['host'], '%s has %d unacknowledged updates, its maximum: the link to %s is slow or '
+                       '%s is overloaded.' % (n['host'], n['unacked'], o['host'], o['host'])))
+    return issues
+
+
+def _other_issues(n, o, now):
+    return [(NEEDS_ACTION, n['host'], '%s is in a state this collection does not know (%s): see '
+             'netboot.dhcp_failover.recover.' % (n['host'], n['state']))]
+
+
+STATUS_RULES = dict(
+    [(None, _absent_issues), ('unknown-state', _unknown_state_issues), ('partner-down', _partner_down_issues),
+     ('recover-wait', _recover_wait_issues), ('normal', _normal_issues)]
+    + [(state, _stuck_issues) for state in STUCK]
+    + [(state, _passing_issues) for state in PASSING]
+    + [(state, _halted_issues) for state in HALTED])
+
+
 def _node_issues(n, o, now):
     """Status issues of node n (o is its partner), as (level, node, message)."""
-    host, other = n['host'], o['host']
-    issues = []
-    state = n['state']
-    if state is None:
-        if hung(n):
-            issues.append((NEEDS_ACTION, host, "%s's dhcpd process runs but does not answer OMAPI (%s): it hangs "
-                           '(e.g. stopped by a signal) and answers nobody. Restart dhcpd there (if the restart '
-                           'hangs too, kill -CONT or kill -9 the process first).' % (host, n['error'])))
-        elif o['state'] == 'partner-down' and n['maintenance'] is not None:
-            issues.append((DEGRADED, host, '%s is in maintenance (dhcpd stopped, %s in partner-down serves every '
-                           'client). End it with netboot.dhcp_failover.maintenance -e dhcp_ops_node=%s '
-                           '-e dhcp_ops_action=end.' % (host, other, host)))
-        elif o['state'] != 'partner-down':
-            hint = (', or if it is down for good, netboot.dhcp_failover.recover puts %s in partner-down' % other
-                    if o['state'] in STUCK else '')
-            issues.append((NEEDS_ACTION, host, '%s does not answer (%s): start dhcpd there%s.' % (host, n['error'], hint)))
-        # else: the partner's partner-down issue says to bring this node back.
-    elif state == 'unknown-state':
-        issues.append((NEEDS_ACTION, host, '%s is in unknown-state and answers nobody: run '
-                       'netboot.dhcp_failover.recover (sets it to recover).' % host))
-    elif state in STUCK:
-        serves = (' and answers every client from its own %d addresses (leases capped at MCLT)'
-                  % _count(n, own_key(n)) if state == 'communications-interrupted' else ' and answers nobody')
-        issues.append((NEEDS_ACTION, host, '%s is %s since %d s%s: check %s and the link between them; '
-                       'netboot.dhcp_failover.recover restarts the conversation or, once %s is confirmed down, puts '
-                       '%s in partner-down.' % (host, state, _age(n, now), serves, other, other, host)))
-    elif state == 'partner-down':
-        issues.extend(_partner_down_issues(n, o, now))
-    elif state == 'recover-wait':
-        issues.append((DEGRADED, host, '%s is in recover-wait and answers nobody until %s (its old stos + MCLT); then '
-                       'it becomes NORMAL by itself. After a clean maintenance stop, netboot.dhcp_failover.maintenance '
-                       '-e dhcp_ops_action=end ends the wait at once.'
-                       % (host, when((n['stos'] or 0) + (n['mclt'] or 0)))))
-    elif state == 'recover-done' and o['state'] == 'normal':
-        issues.append((NEEDS_ACTION, host, "%s is stuck in recover-done (answers nobody) while %s is NORMAL: dhcpd's "
-                       'recover-wait timer fired after the node was already NORMAL. netboot.dhcp_failover.recover '
-                       'restarts it.' % (host, other)))
-    elif state in PASSING:
-        issues.append((DEGRADED, host, '%s is %s (for %d s), a passing state in which it answers nobody: run this '
-                       'again in a minute; if it stays, see netboot.dhcp_failover.recover.' % (host, state, _age(n, now))))
-    elif state in HALTED:
-        issues.append((NEEDS_ACTION, host, '%s is %s and answers nobody: restart dhcpd there.' % (host, state)))
-    elif state == 'normal':
-        if n['leases'] is not None and _count(n, own_key(n)) == 0:
-            issues.append((DEGRADED, host, '%s has no addresses of its own left (pool balancing moves them every few '
-                           'minutes in NORMAL; if it stays, the pool is too small).' % host))
-        if n['max_unacked'] is not None and (n['unacked'] or 0) >= n['max_unacked']:
-            issues.append((DEGRADED, host, '%s has %d unacknowledged updates, its maximum: the link to %s is slow or %s '
-                           'is overloaded.' % (host, n['unacked'], other, other)))
-    else:
-        issues.append((NEEDS_ACTION, host, '%s is in a state this collection does not know (%s): see '
-                       'netboot.dhcp_failover.recover.' % (host, state)))
-    if state is not None and n['leases_error']:
-        issues.append((DEGRADED, host, 'lease file of %s not readable: %s' % (host, n['leases_error'])))
+    issues = STATUS_RULES.get(n['state'], _other_issues)(n, o, now)
+    if n['state'] is not None and n['leases_error']:
+        issues.append((DEGRADED, n['host'], 'lease file of %s not readable: %s' % (n['host'], n['leases_error'])))
     return issues
 
 
@@ -431,103 +455,160 @@ def _alive(n, o):
     return n['state'] is not None or n['dhcpd_running'] is True or (o['reachable'] and o['partner_port'] is True)
 
 
+def _other(pair, n):
+    return pair[1] if n is pair[0] else pair[0]
+
+
+def _rule_both_normal(pair, now):
+    if pair[0]['state'] == 'normal' and pair[1]['state'] == 'normal':
+        return None, None, 'Both nodes are NORMAL: nothing to recover.'
+    return False
+
+
+def _rule_unknown_state(pair, now):
+    for n in pair:
+        if n['state'] == 'unknown-state':
+            return 'recover', n, ('%s is in unknown-state and answers nobody: will set it to recover, so it fetches '
+                                  'every binding from %s, and wait for NORMAL.' % (n['host'], _other(pair, n)['host']))
+    return False
+
+
+def _talking(pair):
+    return all(n['reachable'] and n['partner_port'] is True for n in pair)
+
+
+def _rule_late_recover_done(pair, now):
+    for n in pair:
+        o = _other(pair, n)
+        if (n['state'] == 'recover-done' and o['state'] == 'normal' and int(now) - (n['stos'] or 0) > LATE_RECOVER_DONE
+                and _talking(pair)):
+            return 'restart', n, ("%s is stuck in recover-done (answers nobody) while %s is NORMAL: dhcpd's "
+                                  'recover-wait timer fired after it was already NORMAL. Will restart dhcpd on %s (%s '
+                                  'keeps serving) and wait for NORMAL.' % (n['host'], o['host'], n['host'], o['host']))
+    return False
+
+
+def _rule_hung(pair, now):
+    for n in pair:
+        if hung(n):
+            return None, n, ("%s's dhcpd process runs but does not answer OMAPI (%s): it hangs (e.g. stopped by a "
+                             'signal). Nothing was changed: a running process is never declared down. Restart dhcpd '
+                             'on %s (if the restart hangs too, kill -CONT or kill -9 the process first); %s is %s '
+                             'meanwhile.' % (n['host'], n['error'], n['host'], _other(pair, n)['host'],
+                                             _name(_other(pair, n))))
+    return False
+
+
+def _stuck(pair):
+    return [n for n in pair if n['state'] in STUCK]
+
+
+def _rule_partner_confirmed_down(pair, now):
+    stuck = _stuck(pair)
+    if not stuck or not _confirmed_dead(_other(pair, stuck[0]), stuck[0]):
+        return False
+    n = stuck[0]
+    o = _other(pair, n)
+    how = 'dhcpd is not running there' if o['reachable'] else 'Ansible cannot reach it and it does not answer ping'
+    return 'partner-down', n, ("%s is confirmed down (failover port closed from %s, and %s): will put %s (%s) in "
+                               "partner-down so it serves every client. %s's addresses become usable to it after "
+                               'stos + MCLT.' % (o['host'], n['host'], how, n['host'], n['state'], o['host']))
+
+
+def _rule_restart_stuck(pair, now):
+    stuck = _stuck(pair)
+    if not stuck or not _alive(_other(pair, stuck[0]), stuck[0]) or not _talking(pair):
+        return False
+    n = stuck[0]
+    if len(stuck) == 2 and not (stuck[0]['state'] == 'resolution-interrupted'
+                                and stuck[1]['state'] != 'resolution-interrupted'):
+        # Both stuck: restart the one that serves nobody (resolution-interrupted), else the secondary.
+        n = stuck[1]
+    o = _other(pair, n)
+    if o['state'] in PASSING:
+        return None, None, ('%s is %s, a passing state: wait a minute and run this again before restarting '
+                            'anything.' % (o['host'], o['state']))
+    if o['state'] not in SERVING and n['state'] in SERVING:
+        return None, None, ('%s (%s) is the only node serving clients while %s is %s: restarting it would leave nobody '
+                            'serving. Nothing was changed; see netboot.dhcp_failover.status for what %s waits for.'
+                            % (n['host'], n['state'], o['host'], _name(o), o['host']))
+    return 'restart', n, ("Both nodes run dhcpd and reach each other's failover port, yet %s is %s: will restart dhcpd "
+                          'on %s to restart the conversation (%s keeps serving meanwhile) and wait for NORMAL.'
+                          % (n['host'], n['state'], n['host'], o['host']))
+
+
+def _rule_stuck_link(pair, now):
+    stuck = _stuck(pair)
+    if not stuck or not _alive(_other(pair, stuck[0]), stuck[0]):
+        return False
+    n, o = stuck[0], _other(pair, stuck[0])['host']
+    return None, None, ('%s is %s but %s is not down (it answers OMAPI, runs dhcpd or its failover port is open) and '
+                        'the two do not both reach each other: a network problem between them or with Ansible. '
+                        'Nothing was changed: fix the link. Do not force partner-down while %s may still serve '
+                        'clients.' % (n['host'], n['state'], o, o))
+
+
+def _rule_stuck_unconfirmed(pair, now):
+    stuck = _stuck(pair)
+    if not stuck:
+        return False
+    n, o = stuck[0], _other(pair, stuck[0])['host']
+    return None, None, ('%s is %s and the death of %s cannot be confirmed (see above). Nothing was changed. If you '
+                        'know it is down (powered off), put %s in partner-down with '
+                        'netboot.dhcp_failover.failover_state force=true, or make it checkable and run this again.' % (n['host'], n['state'], o, n['host']))
+
+
+def _rule_partner_down(pair, now):
+    survivors = [n for n in pair if n['state'] == 'partner-down']
+    if not survivors:
+        return False
+    n = survivors[0]
+    o = _other(pair, n)
+    if o['state'] == 'recover-wait':
+        then = ('It answers nobody until %s (its old stos + MCLT) and then becomes NORMAL by itself; if it was stopped '
+                'with netboot.dhcp_failover.maintenance, end the maintenance instead (it can skip the wait when the '
+                'stop was clean).' % when((o['stos'] or 0) + (o['mclt'] or 0)))
+    elif not o['state']:
+        then = 'Bring it back with netboot.dhcp_failover.maintenance -e dhcp_ops_node=%s -e dhcp_ops_action=end.' % (
+            o['host'])
+    else:
+        then = 'Wait a minute and run this again.'
+    return None, None, '%s is in partner-down and serves every client; %s is %s. %s' % (
+        n['host'], o['host'], o['state'] or 'not running', then)
+
+
+def _rule_nobody_answers(pair, now):
+    if pair[0]['state'] is None and pair[1]['state'] is None:
+        return None, None, ('No dhcpd of this pair answers: nobody serves these clients. Start dhcpd on both '
+                            '(netboot.dhcp_failover.site).')
+    return False
+
+
+def _rule_otherwise(pair, now):
+    return None, None, ('No stuck state this playbook handles (states %s / %s): passing states settle by themselves; '
+                        'see netboot.dhcp_failover.status.' % (_name(pair[0]), _name(pair[1])))
+
+
+# The rows of the README's recover table, in order: the first rule that applies decides.
+RECOVER_RULES = (_rule_both_normal, _rule_unknown_state, _rule_late_recover_done, _rule_hung,
+                 _rule_partner_confirmed_down, _rule_restart_stuck, _rule_stuck_link, _rule_stuck_unconfirmed,
+                 _rule_partner_down, _rule_nobody_answers, _rule_otherwise)
+
+
 def recover_plan(observations, now):
-    """What recover.yml does with one pair: ``{action, node, findings, why}``.
+    """What recover.yml does with one pair: ``{action, node, findings, why, rule}``.
 
     ``action`` is None (nothing), ``partner-down`` (set node to partner-down), ``recover`` (set
     node to recover and wait for NORMAL) or ``restart`` (restart dhcpd on node, wait for NORMAL).
     """
-    a, b = _pair(observations)
-    other = {a['host']: b, b['host']: a}
-    plan = {'action': None, 'node': None, 'findings': findings((a, b)), 'why': ''}
-
-    def decide(action, node, why):
-        plan.update(action=action, node=node['host'] if node else None, why=why)
-        return plan
-
-    stuck = [n for n in (a, b) if n['state'] in STUCK]
-    unknown = [n for n in (a, b) if n['state'] == 'unknown-state']
-    late_done = [n for n in (a, b) if n['state'] == 'recover-done' and other[n['host']]['state'] == 'normal'
-                 and int(now) - (n['stos'] or 0) > LATE_RECOVER_DONE]
-    frozen = [n for n in (a, b) if hung(n)]
-    talking = a['reachable'] and b['reachable'] and a['partner_port'] is True and b['partner_port'] is True
-
-    if a['state'] == 'normal' and b['state'] == 'normal':
-        return decide(None, None, 'Both nodes are NORMAL: nothing to recover.')
-    if unknown:
-        n = unknown[0]
-        return decide('recover', n, '%s is in unknown-state and answers nobody: will set it to recover, so it fetches '
-                      'every binding from %s, and wait for NORMAL.' % (n['host'], other[n['host']]['host']))
-    if late_done and talking:
-        n = late_done[0]
-        o = other[n['host']]['host']
-        return decide('restart', n, "%s is stuck in recover-done (answers nobody) while %s is NORMAL: dhcpd's "
-                      'recover-wait timer fired after it was already NORMAL. Will restart dhcpd on %s (%s keeps '
-                      'serving) and wait for NORMAL.' % (n['host'], o, n['host'], o))
-    if frozen:
-        n = frozen[0]
-        o = other[n['host']]
-        return decide(None, n, "%s's dhcpd process runs but does not answer OMAPI (%s): it hangs (e.g. stopped by a "
-                      'signal). Nothing was changed: a running process is never declared down. Restart dhcpd on %s '
-                      '(if the restart hangs too, kill -CONT or kill -9 the process first); %s is %s meanwhile.'
-                      % (n['host'], n['error'], n['host'], o['host'], _name(o)))
-    if stuck and _confirmed_dead(other[stuck[0]['host']], stuck[0]):
-        n = stuck[0]
-        o = other[n['host']]
-        how = 'dhcpd is not running there' if o['reachable'] else 'Ansible cannot reach it and it does not answer ping'
-        return decide('partner-down', n, "%s is confirmed down (failover port closed from %s, and %s): will put %s "
-                      "(%s) in partner-down so it serves every client. %s's addresses become usable to it after "
-                      'stos + MCLT.' % (o['host'], n['host'], how, n['host'], n['state'], o['host']))
-    if stuck and _alive(other[stuck[0]['host']], stuck[0]) and talking:
-        n = stuck[0]
-        if len(stuck) == 2 and not (stuck[0]['state'] == 'resolution-interrupted'
-                                    and stuck[1]['state'] != 'resolution-interrupted'):
-            # Both stuck: restart the one that serves nobody (resolution-interrupted), else the secondary.
-            n = stuck[1]
-        o = other[n['host']]
-        if o['state'] in PASSING:
-            return decide(None, None, '%s is %s, a passing state: wait a minute and run this again before '
-                          'restarting anything.' % (o['host'], o['state']))
-        if o['state'] not in SERVING and n['state'] in SERVING:
-            return decide(None, None, '%s (%s) is the only node serving clients while %s is %s: restarting it would '
-                          'leave nobody serving. Nothing was changed; see netboot.dhcp_failover.status for what %s '
-                          'waits for.' % (n['host'], n['state'], o['host'], _name(o), o['host']))
-        return decide('restart', n, "Both nodes run dhcpd and reach each other's failover port, yet %s is %s: will "
-                      'restart dhcpd on %s to restart the conversation (%s keeps serving meanwhile) and wait for '
-                      'NORMAL.' % (n['host'], n['state'], n['host'], o['host']))
-    if stuck and _alive(other[stuck[0]['host']], stuck[0]):
-        n = stuck[0]
-        o = other[n['host']]['host']
-        return decide(None, None, '%s is %s but %s is not down (it answers OMAPI, runs dhcpd or its failover port is '
-                      'open) and the two do not both reach each other: a network problem between them or with '
-                      'Ansible. Nothing was changed: fix the link. Do not force partner-down while %s may still serve '
-                      'clients.' % (n['host'], n['state'], o, o))
-    if stuck:
-        n = stuck[0]
-        o = other[n['host']]['host']
-        return decide(None, None, '%s is %s and the death of %s cannot be confirmed (see above). Nothing was changed. '
-                      'If you know it is down (powered off), put %s in partner-down with '
-                      'netboot.dhcp_failover.failover_state force=true, or make it checkable and run this again.'
-                      % (n['host'], n['state'], o, n['host']))
-    if 'partner-down' in (a['state'], b['state']):
-        n = a if a['state'] == 'partner-down' else b
-        o = other[n['host']]
-        if o['state'] == 'recover-wait':
-            then = ('It answers nobody until %s (its old stos + MCLT) and then becomes NORMAL by itself; if it was '
-                    'stopped with netboot.dhcp_failover.maintenance, end the maintenance instead (it can skip the '
-                    'wait when the stop was clean).' % when((o['stos'] or 0) + (o['mclt'] or 0)))
-        elif not o['state']:
-            then = ('Bring it back with netboot.dhcp_failover.maintenance -e dhcp_ops_node=%s -e dhcp_ops_action=end.'
-                    % o['host'])
-        else:
-            then = 'Wait a minute and run this again.'
-        return decide(None, None, '%s is in partner-down and serves every client; %s is %s. %s'
-                      % (n['host'], o['host'], o['state'] or 'not running', then))
-    if a['state'] is None and b['state'] is None:
-        return decide(None, None, 'No dhcpd of this pair answers: nobody serves these clients. Start dhcpd on both '
-                      '(netboot.dhcp_failover.site).')
-    return decide(None, None, 'No stuck state this playbook handles (states %s / %s): passing states settle by '
-                  'themselves; see netboot.dhcp_failover.status.' % (_name(a), _name(b)))
+    pair = _pair(observations)
+    for rule in RECOVER_RULES:
+        decided = rule(pair, now)
+        if decided is not False:
+            action, n, why = decided
+            return {'action': action, 'node': n['host'] if n else None, 'findings': findings(pair), 'why': why,
+                    'rule': rule.__name__[len('_rule_'):]}
+    raise AssertionError('the last recover rule always decides')
 
 
 def _target(observations, node):
@@ -565,7 +646,75 @@ def lease_note(stat):
     return [stat.get('inode'), stat.get('size'), stat.get('mtime')]
 
 
-def maintenance_plan(observations, node, action, now, count=None, lease_stat=None, clean=None):
+def _start(n, o, now, facts):
+    if o['state'] not in SERVING:
+        return 'refuse', ('Refusing maintenance of %s: its partner %s is %s, not serving clients (%s), so %s may be '
+                          'the last server answering. Bring %s back first (netboot.dhcp_failover.status shows the '
+                          'pair; netboot.dhcp_failover.recover helps with stuck states).'
+                          % (n['host'], o['host'], _name(o), ', '.join(SERVING), n['host'], o['host'])), {}
+    if not n['omapi'] and not hung(n) and o['state'] == 'partner-down':
+        return 'nothing', ('%s is already in maintenance: dhcpd is stopped and %s is in partner-down. End it with '
+                           '-e dhcp_ops_node=%s -e dhcp_ops_action=end.' % (n['host'], o['host'], n['host'])), {}
+    first = ('stop dhcpd on %s' % n['host']) if n['omapi'] or hung(n) else ('keep dhcpd stopped on %s' % n['host'])
+    return 'stop', ('Will %s, confirm from %s that its failover port no longer answers, then put %s in partner-down '
+                    'so it serves every client.' % (first, o['host'], o['host'])), {}
+
+
+def _record(n, o, now, facts):
+    count = facts['count']
+    reasons = clean_stop_reasons(count, n['omapi'], facts['lease_stat'])
+    return 'record', 'clean' if not reasons else '; '.join(reasons), {'record': {
+        'node': n['host'],
+        'started': time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime(int(now))),
+        'started_epoch': int(now),
+        'unacked_updates': _int((count or {}).get('cur_unacked_updates')),
+        'clean': not reasons,
+        'why_not_clean': reasons,
+        # end trusts "clean" only if the lease file is still exactly this one.
+        'lease_file_at_count': lease_note(facts['lease_stat']),
+    }}
+
+
+def _end(n, o, now, facts):
+    record = n['maintenance'] or {}
+    running = n['omapi']
+    doubts = [] if record else ['no maintenance record on %s' % n['host']]
+    doubts += list(record.get('why_not_clean') or [])
+    if record and running:
+        doubts.append('dhcpd already runs on %s (it rewrote its lease file after the stop)' % n['host'])
+    if record and not running and record.get('lease_file_at_count') != lease_note(facts['lease_stat']):
+        doubts.append('the lease file changed since the count of unacked updates (a lease was written before the '
+                      'stop, dhcpd ran since, or the file was restored or edited)')
+    is_clean = bool(record.get('clean')) and not doubts
+    if is_clean:
+        then = ('The record says the stop was clean (pair NORMAL, 0 unacked updates) and the lease file is unchanged '
+                'since the count: if %s comes back in recover-wait it is moved to recover-done at once.' % n['host'])
+    else:
+        then = ('No clean stop on record (%s): if %s comes back in recover-wait, it waits until its old stos + MCLT; '
+                'the deadline is shown then.' % ('; '.join(doubts), n['host']))
+    action = 'keep' if running else 'start'
+    return action, 'Will %s dhcpd on %s and wait until both peers are NORMAL. %s' % (action, n['host'], then), {
+        'clean': is_clean, 'doubts': doubts}
+
+
+def _recover_wait(n, o, now, facts):
+    deadline = (n['stos'] or 0) + (n['mclt'] or 0)
+    left = max(deadline - int(now), 0)
+    extra = {'deadline_epoch': deadline, 'deadline': when(deadline), 'seconds_left': left}
+    if n['state'] != 'recover-wait':
+        return 'none', '%s is %s: no recover-wait to end.' % (n['host'], _name(n)), extra
+    if facts['clean']:
+        return 'recover-done', ('%s is in recover-wait and would answer nobody until %s (old stos + MCLT, %d s from '
+                                'now). The stop was clean: moving it to recover-done now.'
+                                % (n['host'], when(deadline), left)), extra
+    return 'wait', ('%s is in recover-wait and answers nobody until %s (old stos + MCLT, %d s from now). The stop was '
+                    'not known to be clean: waiting for the deadline.' % (n['host'], when(deadline), left)), extra
+
+
+MAINTENANCE_STEPS = {'start': _start, 'record': _record, 'end': _end, 'recover-wait': _recover_wait}
+
+
+def maintenance_plan(observations, node, action, now, *, count=None, lease_stat=None, clean=None):
     """What maintenance.yml does for ``node`` of this pair, as data.
 
     ``action``:
@@ -582,71 +731,11 @@ def maintenance_plan(observations, node, action, now, count=None, lease_stat=Non
       stop: end the wait now), ``wait`` (until ``deadline_epoch``) or ``none`` (no wait).
       Needs ``clean`` (from ``end``).
     """
+    if action not in MAINTENANCE_STEPS:
+        raise DecisionError('action must be %s, not %r' % (', '.join(MAINTENANCE_STEPS), action))
     n, o = _target(observations, node)
-    plan = {'node': n['host'], 'partner': o['host'], 'findings': findings(observations)}
-    if action == 'start':
-        if o['state'] not in SERVING:
-            plan.update(action='refuse', why='Refusing maintenance of %s: its partner %s is %s, not serving clients '
-                        '(%s), so %s may be the last server answering. Bring %s back first '
-                        '(netboot.dhcp_failover.status shows the pair; netboot.dhcp_failover.recover helps with stuck '
-                        'states).' % (n['host'], o['host'], _name(o), ', '.join(SERVING), n['host'], o['host']))
-        elif not n['omapi'] and not hung(n) and o['state'] == 'partner-down':
-            plan.update(action='nothing', why='%s is already in maintenance: dhcpd is stopped and %s is in '
-                        'partner-down. End it with -e dhcp_ops_node=%s -e dhcp_ops_action=end.'
-                        % (n['host'], o['host'], n['host']))
-        else:
-            first = ('stop dhcpd on %s' % n['host']) if n['omapi'] or hung(n) else \
-                ('keep dhcpd stopped on %s' % n['host'])
-            plan.update(action='stop', why='Will %s, confirm from %s that its failover port no longer answers, then '
-                        'put %s in partner-down so it serves every client.' % (first, o['host'], o['host']))
-        return plan
-    if action == 'record':
-        reasons = clean_stop_reasons(count, n['omapi'], lease_stat)
-        plan.update(action='record', why='clean' if not reasons else '; '.join(reasons), record={
-            'node': n['host'],
-            'started': time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime(int(now))),
-            'started_epoch': int(now),
-            'unacked_updates': _int((count or {}).get('cur_unacked_updates')),
-            'clean': not reasons,
-            'why_not_clean': reasons,
-            # end trusts "clean" only if the lease file is still exactly this one.
-            'lease_file_at_count': lease_note(lease_stat),
-        })
-        return plan
-    if action == 'end':
-        record = n['maintenance'] or {}
-        running = n['omapi']
-        doubts = [] if record else ['no maintenance record on %s' % n['host']]
-        doubts += list(record.get('why_not_clean') or [])
-        if record and running:
-            doubts.append('dhcpd already runs on %s (it rewrote its lease file after the stop)' % n['host'])
-        if record and not running and record.get('lease_file_at_count') != lease_note(lease_stat):
-            doubts.append('the lease file changed since the count of unacked updates (a lease was written before the '
-                          'stop, dhcpd ran since, or the file was restored or edited)')
-        is_clean = bool(record.get('clean')) and not doubts
-        if is_clean:
-            then = ('The record says the stop was clean (pair NORMAL, 0 unacked updates) and the lease file is '
-                    'unchanged since the count: if %s comes back in recover-wait it is moved to recover-done at '
-                    'once.' % n['host'])
-        else:
-            then = ('No clean stop on record (%s): if %s comes back in recover-wait, it waits until its old stos + '
-                    'MCLT; the deadline is shown then.' % ('; '.join(doubts), n['host']))
-        plan.update(action='keep' if running else 'start', clean=is_clean, doubts=doubts,
-                    why='Will %s dhcpd on %s and wait until both peers are NORMAL. %s'
-                    % ('keep' if running else 'start', n['host'], then))
-        return plan
-    if action == 'recover-wait':
-        deadline = (n['stos'] or 0) + (n['mclt'] or 0)
-        plan.update(deadline_epoch=deadline, deadline=when(deadline), seconds_left=max(deadline - int(now), 0))
-        if n['state'] != 'recover-wait':
-            plan.update(action='none', why='%s is %s: no recover-wait to end.' % (n['host'], _name(n)))
-        elif clean:
-            plan.update(action='recover-done', why='%s is in recover-wait and would answer nobody until %s (old stos + '
-                        'MCLT, %d s from now). The stop was clean: moving it to recover-done now.'
-                        % (n['host'], when(deadline), plan['seconds_left']))
-        else:
-            plan.update(action='wait', why='%s is in recover-wait and answers nobody until %s (old stos + MCLT, %d s '
-                        'from now). The stop was not known to be clean: waiting for the deadline.'
-                        % (n['host'], when(deadline), plan['seconds_left']))
-        return plan
-    raise DecisionError('action must be start, record, end or recover-wait, not %r' % (action,))
+    decided, why, extra = MAINTENANCE_STEPS[action](
+        n, o, now, {'count': count, 'lease_stat': lease_stat, 'clean': clean})
+    plan = {'action': decided, 'node': n['host'], 'partner': o['host'], 'findings': findings(observations), 'why': why}
+    plan.update(extra)
+    return plan
