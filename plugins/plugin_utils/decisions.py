@@ -555,7 +555,8 @@ def _rule_stuck_unconfirmed(pair, now):
     n, o = stuck[0], _other(pair, stuck[0])['host']
     return None, None, ('%s is %s and the death of %s cannot be confirmed (see above). Nothing was changed. If you '
                         'know it is down (powered off), put %s in partner-down with '
-                        'netboot.dhcp_failover.failover_state force=true, or make it checkable and run this again.' % (n['host'], n['state'], o, n['host']))
+                        'netboot.dhcp_failover.failover_state force=true, or make it checkable and run this again.'
+                        % (n['host'], n['state'], o, n['host']))
 
 
 def _rule_partner_down(pair, now):
