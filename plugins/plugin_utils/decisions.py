@@ -657,8 +657,10 @@ def _start(n, o, now, facts):
         return 'nothing', ('%s is already in maintenance: dhcpd is stopped and %s is in partner-down. End it with '
                            '-e dhcp_ops_node=%s -e dhcp_ops_action=end.' % (n['host'], o['host'], n['host'])), {}
     first = ('stop dhcpd on %s' % n['host']) if n['omapi'] or hung(n) else ('keep dhcpd stopped on %s' % n['host'])
+    # A second start (dhcpd already stopped) keeps the record of the first one.
+    extra = {'write_record': n['omapi'] or n['maintenance'] is None, 'noticed_states': list(NOTICED)}
     return 'stop', ('Will %s, confirm from %s that its failover port no longer answers, then put %s in partner-down '
-                    'so it serves every client.' % (first, o['host'], o['host'])), {}
+                    'so it serves every client.' % (first, o['host'], o['host'])), extra
 
 
 def _record(n, o, now, facts):
@@ -695,7 +697,7 @@ def _end(n, o, now, facts):
                 'the deadline is shown then.' % ('; '.join(doubts), n['host']))
     action = 'keep' if running else 'start'
     return action, 'Will %s dhcpd on %s and wait until both peers are NORMAL. %s' % (action, n['host'], then), {
-        'clean': is_clean, 'doubts': doubts}
+        'clean': is_clean, 'doubts': doubts, 'starting_states': list(STARTING)}
 
 
 def _recover_wait(n, o, now, facts):
@@ -721,13 +723,15 @@ def maintenance_plan(observations, node, action, now, *, count=None, lease_stat=
     ``action``:
 
     - ``start``: ``action`` is ``refuse`` (the partner is not serving: the node may be the last
-      one answering), ``nothing`` (already in maintenance) or ``stop``.
+      one answering), ``nothing`` (already in maintenance) or ``stop`` (with ``write_record``
+      and ``noticed_states``, the partner's states that show it noticed the stop).
     - ``record``: the maintenance record to write on the node after the stop (``action``
       ``record``, ``record``: the dict). Needs ``count`` (the node's last failover state read
       before the stop) and ``lease_stat`` (the lease file's stat taken before the count).
     - ``end``: ``action`` is ``start`` (dhcpd is stopped) or ``keep`` (it runs); ``clean``
-      says whether recover-wait may be skipped (the clean-stop rule), ``doubts`` why not.
-      Needs ``lease_stat`` (the lease file's stat taken just now, before dhcpd starts).
+      says whether recover-wait may be skipped (the clean-stop rule), ``doubts`` why not,
+      ``starting_states`` the states the restarted node passes through first. Needs
+      ``lease_stat`` (the lease file's stat taken just now, before dhcpd starts).
     - ``recover-wait`` (after end started the node): ``action`` is ``recover-done`` (clean
       stop: end the wait now), ``wait`` (until ``deadline_epoch``) or ``none`` (no wait).
       Needs ``clean`` (from ``end``).
