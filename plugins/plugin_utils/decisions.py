@@ -294,7 +294,7 @@ def status_table(observations, now):
     fmt = '%-18s %-9s %-26s %8s %5s %5s %7s %6s %6s %6s %6s'
     lines = [fmt % ('node', 'role', 'state', 'for', 'mclt', 'split', 'unacked', 'own', 'free', 'backup', 'active')]
     for n, row in zip(_pair(observations), status_rows(observations, now)):
-        state = row['state'] or ('HUNG (no OMAPI)' if hung(n) else 'NOT ANSWERING')
+        state = row['state'] or ('RUNNING, NO OMAPI' if hung(n) else 'NOT ANSWERING')
         lines.append(fmt % (row['node'], row['role'], state, _format_age(n, now), _dash(row['mclt']),
                             _dash(row['split']), _dash(row['unacked']), row['own'], row['free'], row['backup'],
                             row['active']))
@@ -340,8 +340,9 @@ def _absent_issues(n, o, now):
     host, other = n['host'], o['host']
     if hung(n):
         return [(NEEDS_ACTION, host, "%s's dhcpd process runs but does not answer OMAPI (%s): it hangs (e.g. stopped "
-                 'by a signal) and answers nobody. Restart dhcpd there (if the restart hangs too, kill -CONT or '
-                 'kill -9 the process first).' % (host, n['error']))]
+                 'by a signal) and answers nobody, or OMAPI is not where dhcpd_omapi_port and dhcp_ops_omapi_host say. '
+                 'Restart dhcpd there (if the restart hangs too, kill -CONT or kill -9 the process first).'
+                 % (host, n['error']))]
     if o['state'] == 'partner-down' and n['maintenance'] is not None:
         return [(DEGRADED, host, '%s is in maintenance (dhcpd stopped, %s in partner-down serves every client). End it '
                  'with netboot.dhcp_failover.maintenance -e dhcp_ops_node=%s -e dhcp_ops_action=end.'

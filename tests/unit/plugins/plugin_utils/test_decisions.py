@@ -188,7 +188,7 @@ def test_status_hung_dhcpd_is_its_own_finding():
     why = next(i["why"] for i in result["issues"] if i["node"] == S)
     assert "process runs but does not answer OMAPI" in why and "Restart dhcpd there" in why
     assert "does not answer (" not in why
-    assert "HUNG" in result["table"][2]
+    assert "RUNNING, NO OMAPI" in result["table"][2]
 
 
 def test_status_unreadable_lease_file_is_degraded():
