@@ -222,6 +222,8 @@ def _seen_from(other):
     """What ``other`` sees of its partner (probes run from it)."""
     if not other['reachable']:
         return 'not checkable (Ansible cannot reach %s)' % other['host']
+    if other['partner_ping'] is None and other['partner_port'] is None:
+        return 'not probed'
     ping = {True: 'answers', False: 'no answer'}.get(other['partner_ping'],
                                                        'not checkable (ping failed to run on %s)' % other['host'])
     port = {True: 'open', False: 'closed'}.get(other['partner_port'], 'not checked')

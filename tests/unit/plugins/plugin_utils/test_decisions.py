@@ -288,6 +288,12 @@ def test_recover_hung_dhcpd_is_reported_not_declared_down():
     assert "running but not answering OMAPI" in result["findings"][1]
 
 
+def test_findings_tell_unrun_probes_from_failed_ones():
+    found = decisions.findings([node(P, partner_ping=None, partner_port=None), node(S, partner_ping=None)])
+    assert found[1].endswith("seen from dhcp1: not probed")
+    assert found[0].endswith("seen from dhcp2: ping not checkable (ping failed to run on dhcp2), failover port open")
+
+
 def test_recover_findings_say_what_each_side_sees():
     found = plan(node(P, "communications-interrupted", partner_port=False, partner_ping=True), gone(S))["findings"]
     assert found[1] == "dhcp2 (secondary): Ansible cannot reach it; seen from dhcp1: ping answers, failover port closed"
