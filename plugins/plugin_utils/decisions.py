@@ -224,8 +224,8 @@ def _seen_from(other):
         return 'not checkable (Ansible cannot reach %s)' % other['host']
     if other['partner_ping'] is None and other['partner_port'] is None:
         return 'not probed'
-    ping = {True: 'answers', False: 'no answer'}.get(other['partner_ping'],
-                                                       'not checkable (ping failed to run on %s)' % other['host'])
+    unknown = 'not checkable (ping failed to run on %s)' % other['host']
+    ping = {True: 'answers', False: 'no answer'}.get(other['partner_ping'], unknown)
     port = {True: 'open', False: 'closed'}.get(other['partner_port'], 'not checked')
     return 'ping %s, failover port %s' % (ping, port)
 
