@@ -68,16 +68,16 @@ def _round_trip(kind, node, mclt):
     """Seconds from taking the node out of service until both peers are NORMAL again."""
     if kind.startswith("plain"):
         return _playbook(PLAIN, mclt, "-e", "bench_node=" + node, "-e", "bench_timeout=%d" % (mclt + 120))[0]
-    out = _playbook("netboot.dhcp_failover.maintenance", mclt, "-e", "maintenance_node=" + node)[0]
+    out = _playbook("netboot.dhcp_failover.maintenance", mclt, "-e", "dhcp_ops_node=" + node)[0]
     back = _playbook(
         "netboot.dhcp_failover.maintenance",
         mclt,
         "-e",
-        "maintenance_node=" + node,
+        "dhcp_ops_node=" + node,
         "-e",
-        "maintenance_action=end",
+        "dhcp_ops_action=end",
         "-e",
-        "maintenance_timeout=%d" % (mclt + 120),
+        "dhcp_ops_timeout=%d" % (mclt + 120),
     )[0]
     return out + back
 

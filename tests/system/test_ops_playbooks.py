@@ -1,8 +1,9 @@
-"""status.yml and maintenance.yml's refusal against a real dhcpd pair (tests/dhcplab).
+"""status.yml, recover.yml and maintenance.yml's refusal against a real dhcpd pair (tests/dhcplab).
 
 The playbooks run through ansible-playbook with an inventory of two "hosts" that are this
 machine (connection local): each reads its lab server over OMAPI at the server's address
-(ops_omapi_host) and its lease file at the lab path (ops_lease_file). The pair definition is
+(dhcp_ops_omapi_host) and its lease file at the lab path (dhcp_ops_lease_file). The tests assert
+on the decisions' data (status as JSON, the recover plan), not on the printed text. The pair definition is
 the one the dhcpd role's preflight reads, so the playbooks see the lab pair as a deployed one.
 Collection copy: ANSIBLE_COLLECTIONS_PATH when set, else `make collection COLL_BASE=build/ops`.
 """
@@ -10,8 +11,8 @@ Collection copy: ANSIBLE_COLLECTIONS_PATH when set, else `make collection COLL_B
 import base64
 import json
 import os
-import re
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -30,10 +31,6 @@ pytestmark = pytest.mark.system
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 PEER = "pair"
 GROUP = "dhcp_pair_lab"
-POOL_ROW = re.compile(
-    r"^(?P<node>\S+)\s+(?P<role>primary|secondary)\s+(?P<state>.+?)\s+(?P<age>\S+)\s+(?P<mclt>\S+)\s+(?P<split>\S+)"
-    r"\s+(?P<unacked>\S+)\s+(?P<own>\d+)\s+(?P<free>\d+)\s+(?P<backup>\d+)\s+(?P<active>\d+)$"
-)
 
 
 def new_secret():
@@ -77,8 +74,10 @@ class Ops:
                 "ansible_python_interpreter": sys.executable,
                 "dhcp_failover_address": server.address,
                 "dhcpd_failover_port": port,
-                "ops_omapi_host": server.address,
-                "ops_lease_file": server.lease_file,
+                "dhcp_ops_omapi_host": server.address,
+                "dhcp_ops_lease_file": server.lease_file,
+                # Both lab servers run on this machine: tell their processes apart.
+                "dhcp_ops_dhcpd_pattern": "dhcpd .*-cf %s" % server.conf_file,
             }
             if name in unreachable:
                 # ssh to the lab server's address, where nothing listens on port 22: Ansible
@@ -150,18 +149,21 @@ class Ops:
                     found = task["hosts"]
         return found
 
-    def status(self):
-        """The status report of the lab pair as (verdict, {node: row}, issues)."""
-        parsed = self.run("status")
-        report = self.task_results(parsed, "Report the pair")["s1"]["msg"]
-        match = re.match(r"^pair %s \(failover peer %s\): (HEALTHY|DEGRADED|NEEDS ACTION)$" % (GROUP, PEER), report[0])
-        assert match, report
-        rows = {}
-        for line in report[2:4]:
-            row = POOL_ROW.match(line)
-            assert row, (line, report)
-            rows[row.group("node")] = row.groupdict()
-        return match.group(1), rows, report[4:]
+    def status(self, *extra, expect_rc=0):
+        """The status verdict of the lab pair as data (status_format=json): verdict, issues, rows by node."""
+        parsed = self.run("status", "-e", "status_format=json", *extra, expect_rc=expect_rc)
+        status = self.task_results(parsed, "Report the pair as data")["s1"]["msg"]
+        assert (status["pair"], status["peer_name"]) == (GROUP, PEER), status
+        status["by_node"] = {row["node"]: row for row in status["rows"]}
+        return status
+
+    def plan(self, parsed):
+        """The recover plan as decided (the same on both hosts)."""
+        return self.task_results(parsed, "Decide what to do with the pair")["s1"]["ansible_facts"]["__ops_plan"]
+
+
+def issues_of(status, node, level=None):
+    return [i["why"] for i in status["issues"] if i["node"] == node and level in (None, i["level"])]
 
 
 def omapi(server, secret):
@@ -201,36 +203,61 @@ def test_status_of_a_healthy_pair_matches_the_lease_files(dhcp_lab, tmp_path, co
         client.lease("02:00:00:00:06:%02x" % index)
     assert wait_all_acked(pair, secret) == [0, 0]
     ops = Ops(tmp_path, collections_path, pair, secret, (configs.POOL_START, configs.POOL_END))
-    verdict, rows, issues = ops.status()
-    assert verdict == "HEALTHY", (rows, issues)
-    assert issues == ["- both peers NORMAL; nothing to do"]
+    status = ops.status("-e", "status_fail_on=needs_action")
+    assert (status["verdict"], status["issues"], status["node"]) == ("healthy", [], None), status
+    rows = status["by_node"]
     for name, server, own in (("s1", pair.primary, "free"), ("s2", pair.secondary, "backup")):
         row = rows[name]
-        assert row["state"] == "normal"
+        assert row["state"] == "normal" and row["dhcpd_running"] is True
         assert row["role"] == ("primary" if name == "s1" else "secondary")
-        assert row["mclt"] == "90"
-        assert row["unacked"] == "0"
+        assert (row["mclt"], row["unacked"], row["leases_error"]) == (90, 0, None)
         # The lab's own lease-file parser (dhcplab) is the independent reference.
         for state in ("free", "backup", "active"):
-            assert int(row[state]) == server.count_leases(state), (name, state, row)
-        assert int(row["own"]) == server.count_leases(own)
-    assert rows["s1"]["split"] == "128"
-    assert int(rows["s1"]["active"]) >= 6
+            assert row[state] == server.count_leases(state), (name, state, row)
+        assert row["own"] == server.count_leases(own)
+    assert rows["s1"]["split"] == 128
+    assert rows["s1"]["active"] >= 6
 
 
-def test_status_says_what_to_do_when_the_partner_dies(dhcp_lab, tmp_path, collections_path):
+def test_status_says_what_to_do_when_the_partner_dies_and_fails_when_asked(dhcp_lab, tmp_path, collections_path):
     secret = new_secret()
     pair = start(dhcp_lab, secret)
     pair.secondary.kill()
     pair.primary.wait_for_state("communications-interrupted", timeout=10)
     ops = Ops(tmp_path, collections_path, pair, secret, (configs.POOL_START, configs.POOL_END))
-    verdict, rows, issues = ops.status()
-    assert verdict == "NEEDS ACTION"
-    assert rows["s1"]["state"] == "communications-interrupted"
-    assert rows["s2"]["state"] == "NOT ANSWERING"
-    text = " ".join(issues)
-    assert "s2 does not answer" in text
-    assert "s1 is communications-interrupted" in text and "netboot.dhcp_failover.recover" in text
+    status = ops.status()
+    assert status["verdict"] == "needs action"
+    assert status["by_node"]["s1"]["state"] == "communications-interrupted"
+    assert status["by_node"]["s2"]["state"] is None and status["by_node"]["s2"]["dhcpd_running"] is False
+    assert any(why.startswith("s2 does not answer (") and "start dhcpd there" in why for why in issues_of(status, "s2"))
+    assert any("netboot.dhcp_failover.recover" in why for why in issues_of(status, "s1", "needs action"))
+    # The same run with status_fail_on=needs_action fails, after reporting.
+    parsed = ops.run("status", "-e", "status_format=json", "-e", "status_fail_on=needs_action", expect_rc=2)
+    failed = ops.task_results(parsed, "Fail when the verdict is as bad as dhcp_ops_status_fail_on")["s1"]
+    assert failed["failed"] and "needs action" in failed["msg"], failed
+    assert ops.task_results(parsed, "Report the pair as data")["s1"]["msg"]["verdict"] == "needs action"
+
+
+def test_status_and_recover_call_a_hung_dhcpd_what_it_is(dhcp_lab, tmp_path, collections_path):
+    secret = new_secret()
+    pair = start(dhcp_lab, secret, max_response_delay=3)
+    os.kill(pair.secondary.pid, signal.SIGSTOP)
+    try:
+        pair.primary.wait_for_state("communications-interrupted", timeout=20)
+        ops = Ops(tmp_path, collections_path, pair, secret, (configs.POOL_START, configs.POOL_END))
+        status = ops.status()
+        row = status["by_node"]["s2"]
+        assert (row["state"], row["omapi"], row["dhcpd_running"]) == (None, False, True), row
+        why = issues_of(status, "s2", "needs action")
+        assert len(why) == 1 and "process runs but does not answer OMAPI" in why[0], status["issues"]
+        # Not the advice for a stopped dhcpd ("s2 does not answer (...): start dhcpd there").
+        assert "does not answer (" not in why[0] and "Restart dhcpd there" in why[0]
+        plan = ops.plan(ops.run("recover"))
+        assert (plan["action"], plan["node"], plan["rule"]) == (None, "s2", "hung"), plan
+        assert "None" not in plan["why"]
+        assert read(pair.primary, secret)["local_state"] == "communications-interrupted"
+    finally:
+        os.kill(pair.secondary.pid, signal.SIGCONT)
 
 
 def test_status_warns_when_partner_down_runs_out_before_stos_plus_mclt(dhcp_lab, tmp_path, collections_path):
@@ -248,18 +275,16 @@ def test_status_warns_when_partner_down_runs_out_before_stos_plus_mclt(dhcp_lab,
         ack = client.lease("02:00:00:00:07:%02x" % index)
         assert ack.server_id == configs.PRIMARY_ADDRESS
     ops = Ops(tmp_path, collections_path, pair, secret, pool)
-    verdict, rows, issues = ops.status()
+    status = ops.status()
     own = pair.primary.count_leases("free")
-    assert rows["s1"]["state"] == "partner-down"
-    assert int(rows["s1"]["own"]) == own
+    row = status["by_node"]["s1"]
+    assert row["state"] == "partner-down" and row["own"] == own
     assert own < 10, "the four new clients must have come from the primary's own half"
-    assert verdict == "NEEDS ACTION", issues
-    warning = [line for line in issues if "WARNING" in line]
-    assert len(warning) == 1, issues
+    assert row["allocated_since"] == 4, row
+    assert status["verdict"] == "needs action", status["issues"]
+    warning = [why for why in issues_of(status, "s1") if "WARNING" in why]
     # At 4 new leases in a few seconds the remaining own addresses last seconds, not the 600 s MCLT.
-    assert "new leases in" in warning[0] and "before s2's" in warning[0], warning
-    allocated = int(re.search(r"\((\d+) new leases in", warning[0]).group(1))
-    assert allocated == 4, warning
+    assert len(warning) == 1 and "(4 new leases in" in warning[0] and "before s2's" in warning[0], warning
 
 
 def test_maintenance_refuses_to_stop_the_last_serving_node(dhcp_lab, tmp_path, collections_path):
@@ -269,11 +294,11 @@ def test_maintenance_refuses_to_stop_the_last_serving_node(dhcp_lab, tmp_path, c
     pair.primary.wait_for_state("communications-interrupted", timeout=10)
     ops = Ops(tmp_path, collections_path, pair, secret, (configs.POOL_START, configs.POOL_END))
     record = tmp_path / "maintenance.json"
-    parsed = ops.run("maintenance", "-e", "maintenance_node=s1", "-e", "maintenance_record=%s" % record, expect_rc=2)
+    parsed = ops.run("maintenance", "-e", "dhcp_ops_node=s1", "-e", "dhcp_ops_record=%s" % record, expect_rc=2)
+    plan = ops.task_results(parsed, "Decide")["s1"]["ansible_facts"]["__ops_plan"]
+    assert (plan["action"], plan["node"], plan["partner"]) == ("refuse", "s1", "s2"), plan
     refusal = ops.task_results(parsed, "Refuse to take the last serving node out of service")
-    messages = [result.get("msg", "") for result in refusal.values() if result.get("failed")]
-    assert messages and "Refusing maintenance of s1" in messages[0], refusal
-    assert "s2 is not answering" in messages[0]
+    assert [r["msg"] for r in refusal.values() if r.get("failed")] == [plan["why"]], refusal
     # Nothing was touched: s1 still runs and serves in the same state, and no record was written.
     assert pair.primary.running()
     assert read(pair.primary, secret)["local_state"] == "communications-interrupted"
@@ -282,19 +307,28 @@ def test_maintenance_refuses_to_stop_the_last_serving_node(dhcp_lab, tmp_path, c
         assert result.get("skipped") or result.get("changed") is False, result
 
 
-def test_maintenance_rejects_bad_requests(dhcp_lab, tmp_path, collections_path):
+def test_maintenance_rejects_bad_requests_and_names_deprecated_variables(dhcp_lab, tmp_path, collections_path):
     secret = new_secret()
     pair = start(dhcp_lab, secret)
     ops = Ops(tmp_path, collections_path, pair, secret, (configs.POOL_START, configs.POOL_END))
     for extra, expected in (
-        (["-e", "maintenance_node=nosuchhost"], 'maintenance_node="nosuchhost"'),
-        (["-e", "maintenance_node=s2", "-e", "maintenance_action=stop"], 'maintenance_action="stop"'),
-        ([], 'maintenance_node="(undefined)"'),
+        (["-e", "dhcp_ops_node=nosuchhost"], 'dhcp_ops_node="nosuchhost"'),
+        (["-e", "dhcp_ops_node=s2", "-e", "dhcp_ops_action=stop"], 'dhcp_ops_action="stop"'),
+        ([], 'dhcp_ops_node="(undefined)"'),
+        # The old names still work (here: reach the same check) and say they are deprecated.
+        (["-e", "maintenance_node=s2", "-e", "maintenance_action=stop"], 'dhcp_ops_action="stop"'),
     ):
         parsed = ops.run("maintenance", *extra, expect_rc=2)
         result = ops.task_results(parsed, "Check the request")
         message = next(r["msg"] for r in result.values() if r.get("failed"))
-        assert expected in message and "expected maintenance_node to be one of the DHCP servers" in message, message
+        assert expected in message and "expected dhcp_ops_node to be one of the DHCP servers" in message, message
+        if extra and extra[1].startswith("maintenance_"):
+            notice = ops.task_results(parsed, "Say which variable names are deprecated")
+            text = next(iter(notice.values()))["msg"]
+            assert "maintenance_node -> dhcp_ops_node" in text and "maintenance_action -> dhcp_ops_action" in text
+    parsed = ops.run("status", "-e", "status_format=yaml", expect_rc=2)
+    message = next(r["msg"] for r in ops.task_results(parsed, "Check the settings").values() if r.get("failed"))
+    assert 'dhcp_ops_status_format="yaml"' in message, message
     for server in pair.servers:
         assert read(server, secret)["local_state"] == "normal"
 
@@ -319,9 +353,9 @@ def test_recover_brings_a_node_back_from_unknown_state(dhcp_lab, tmp_path, colle
     ops = Ops(tmp_path, collections_path, pair, secret, (configs.POOL_START, configs.POOL_END))
 
     checked = ops.run("recover", "--check")
-    plan = ops.task_results(checked, "Report what was found and what will be done")["s1"]["msg"]
-    assert plan[-1].startswith("CHECK MODE, nothing will be changed. s2 is in unknown-state"), plan
-    assert "will set it to recover" in plan[-1]
+    assert ops.plan(checked)["action"] == "recover" and ops.plan(checked)["node"] == "s2"
+    report = ops.task_results(checked, "Report what was found and what will be done")["s1"]["msg"]
+    assert report[-1] == "CHECK MODE, nothing will be changed. " + ops.plan(checked)["why"], report
     assert read(pair.secondary, secret)["local_state"] == "unknown-state", "check mode changed the state"
 
     parsed = ops.run("recover")
@@ -368,12 +402,11 @@ def test_recover_done_over_omapi_leaves_a_timer_that_strands_the_node(dhcp_lab, 
     assert read(pair.primary, secret)["local_state"] == "normal"
 
     ops = Ops(tmp_path, collections_path, pair, secret, (configs.POOL_START, configs.POOL_END))
-    verdict, rows, issues = ops.status()
-    assert verdict == "NEEDS ACTION" and rows["s2"]["state"] == "recover-done", (rows, issues)
-    assert any("s2 is stuck in recover-done" in line for line in issues), issues
-    checked = ops.run("recover", "--check")
-    plan = ops.task_results(checked, "Report what was found and what will be done")["s1"]["msg"]
-    assert "s2 is stuck in recover-done" in plan[-1] and "Will restart dhcpd on s2" in plan[-1], plan
+    status = ops.status()
+    assert status["verdict"] == "needs action" and status["by_node"]["s2"]["state"] == "recover-done", status
+    assert any("s2 is stuck in recover-done" in why for why in issues_of(status, "s2", "needs action"))
+    plan = ops.plan(ops.run("recover", "--check"))
+    assert (plan["action"], plan["node"], plan["rule"]) == ("restart", "s2", "late_recover_done"), plan
     assert read(pair.secondary, secret)["local_state"] == "recover-done", "check mode changed the state"
 
 
@@ -381,11 +414,13 @@ def test_status_carries_on_when_ansible_cannot_reach_a_node(dhcp_lab, tmp_path, 
     secret = new_secret()
     pair = start(dhcp_lab, secret)
     ops = Ops(tmp_path, collections_path, pair, secret, (configs.POOL_START, configs.POOL_END), unreachable=("s2",))
-    verdict, rows, issues = ops.status()
-    assert verdict == "NEEDS ACTION", issues
-    assert rows["s1"]["state"] == "normal" and rows["s2"]["state"] == "NOT ANSWERING", rows
-    assert int(rows["s1"]["own"]) == pair.primary.count_leases("free")
-    assert any(line.startswith("- s2 does not answer (") and "port 22" in line for line in issues), issues
+    status = ops.status()
+    assert status["verdict"] == "needs action", status["issues"]
+    rows = status["by_node"]
+    assert rows["s1"]["state"] == "normal" and rows["s2"]["state"] is None, rows
+    assert rows["s2"]["dhcpd_running"] is None, "an unreachable host's process cannot be known"
+    assert rows["s1"]["own"] == pair.primary.count_leases("free")
+    assert any(why.startswith("s2 does not answer (") and "port 22" in why for why in issues_of(status, "s2")), status
 
 
 def test_recover_does_not_declare_a_partner_dead_that_answers_ping(dhcp_lab, tmp_path, collections_path):
@@ -400,9 +435,10 @@ def test_recover_does_not_declare_a_partner_dead_that_answers_ping(dhcp_lab, tmp
     # ping: the death of s2 is not confirmed.
     ops = Ops(tmp_path, collections_path, pair, secret, (configs.POOL_START, configs.POOL_END), unreachable=("s2",))
     parsed = ops.run("recover")
-    plan = ops.task_results(parsed, "Report what was found and what will be done")["s1"]["msg"]
-    assert "s2 (secondary): Ansible cannot reach it; seen from s1: ping answers, failover port closed" in plan, plan
-    assert "cannot be confirmed" in plan[-1] and "Nothing was changed" in plan[-1], plan
+    plan = ops.plan(parsed)
+    seen = "s2 (secondary): Ansible cannot reach it; seen from s1: ping answers, failover port closed"
+    assert seen in plan["findings"], plan
+    assert (plan["action"], plan["rule"]) == (None, "stuck_unconfirmed"), plan
     for result in ops.task_results(parsed, "Put the survivor in partner-down").values():
         assert result.get("skipped"), result
     assert read(pair.primary, secret)["local_state"] == "communications-interrupted"
@@ -419,9 +455,9 @@ def test_recover_puts_the_survivor_in_partner_down_when_the_partner_is_gone(dhcp
     pair.primary.wait_for_state("communications-interrupted", timeout=20)
     ops = Ops(tmp_path, collections_path, pair, secret, (configs.POOL_START, configs.POOL_END), unreachable=("s2",))
     checked = ops.run("recover", "--check")
-    plan = ops.task_results(checked, "Report what was found and what will be done")["s1"]["msg"]
-    assert "s2 is confirmed down" in plan[-1] and "will put s1 (communications-interrupted) in partner-down" in plan[-1]
-    assert "does not answer ping" in plan[-1], plan
+    plan = ops.plan(checked)
+    assert (plan["action"], plan["node"], plan["rule"]) == ("partner-down", "s1", "partner_confirmed_down"), plan
+    assert "does not answer ping" in plan["why"], plan
     assert read(pair.primary, secret)["local_state"] == "communications-interrupted", "check mode changed the state"
     parsed = ops.run("recover")
     done = ops.task_results(parsed, "Put the survivor in partner-down")["s1"]
