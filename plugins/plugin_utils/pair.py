@@ -479,8 +479,9 @@ class _Checker:
         model['options'].extend(self.options(path + '.options', subnet.get('options')))
         model['next_server'] = None
         if subnet.get('next_server') is not None:
-            if not isinstance(subnet['next_server'], str) or not IPV4.fullmatch(subnet['next_server']):
-                self.error(path + '.next_server', subnet['next_server'], 'is invalid: expected the IPv4 address '
+            server = subnet['next_server']
+            if not isinstance(server, str) or not (IPV4.fullmatch(server) or DNS_NAME.fullmatch(server)):
+                self.error(path + '.next_server', server, 'is invalid: expected the IPv4 address or DNS name '
                            'of the boot server, e.g. 198.18.10.5')
             model['next_server'] = subnet['next_server']
         model['filename'] = None

@@ -416,3 +416,10 @@ def test_real_dhcpd_rejects_what_the_raw_form_lets_through(tmp_path):
                            capture_output=True, text=True, check=False, timeout=60)
     assert check.returncode != 0 and "no-such-option" in check.stderr
 
+
+
+def test_next_server_may_be_a_dns_name():
+    named = settings()
+    named["dhcpd_subnets"][0]["next_server"] = "boot.lab.example"
+    model, errors = build(named)
+    assert errors == [] and model["subnets"][0]["next_server"] == "boot.lab.example"
