@@ -7,9 +7,9 @@ import re
 import subprocess
 from pathlib import Path
 
-import jinja2
 import pytest
 import yaml
+from dhcplab import template
 
 from ansible_collections.netboot.dhcp_failover.plugins.filter.pair import FilterModule
 from ansible_collections.netboot.dhcp_failover.plugins.plugin_utils import pair
@@ -339,14 +339,8 @@ def test_routers_given_twice_is_refused():
 # --- rendering through the role's template ------------------------------------------------------
 
 
-def render(model, host, key_file="/etc/dhcp/dhcpd-omapi.key", extra=""):
-    # Not HTML: autoescape would corrupt the quotes of dhcpd strings.
-    env = jinja2.Environment(autoescape=False, loader=jinja2.FileSystemLoader(str(ROOT / "roles/dhcpd/templates")),  # noqa: S701
-                             trim_blocks=True, undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
-    env.filters["comment"] = lambda text: "#\n# %s\n#" % text
-    return env.get_template("dhcpd.conf.j2").render(
-        dhcpd_pair_info=pair.node_view(model, host), inventory_hostname=host, ansible_managed="managed",
-        dhcpd_extra_config=extra, __dhcpd_key_file=key_file)
+def render(model, host, key_file="/etc/dhcp/dhcpd-omapi.key"):
+    return template.render(model, host, key_file=key_file)
 
 
 def rich_model():
