@@ -92,10 +92,10 @@ def test_valid_pair_has_the_documented_model():
 
 
 def test_primary_is_the_lower_address_numerically_not_textually():
-    model, _ = build(nodes_=nodes(nblab_dhcp1={"dhcp_failover_address": "198.18.10.100"},
-                                  nblab_dhcp2={"dhcp_failover_address": "198.18.10.99"}),
-                     settings_=settings(dhcpd_subnets=[{"network": "198.18.11.0/24",
-                                                        "pools": [{"range": "198.18.11.10 198.18.11.20"}]}]))
+    model = build(nodes_=nodes(nblab_dhcp1={"dhcp_failover_address": "198.18.10.100"},
+                               nblab_dhcp2={"dhcp_failover_address": "198.18.10.99"}),
+                  settings_=settings(dhcpd_subnets=[{"network": "198.18.11.0/24",
+                                                     "pools": [{"range": "198.18.11.10 198.18.11.20"}]}]))[0]
     assert model["primary"] == "nblab-dhcp2"
 
 
@@ -124,7 +124,7 @@ def test_balance_is_data(changes, balance):
 
 
 def test_node_view_adds_this_hosts_keys():
-    model, _ = build()
+    model = build()[0]
     view = pair.node_view(model, "nblab-dhcp2")
     assert (view["role"], view["peer_host"], view["peer_address"]) == ("secondary", "nblab-dhcp1", "198.18.10.11")
     assert (view["failover_port"], view["peer_failover_port"]) == (847, 647)
@@ -139,8 +139,8 @@ def test_filter_returns_model_and_errors():
 
 
 def test_model_differences_ignore_the_node_keys_and_name_what_differs():
-    one, _ = build()
-    two, _ = build(settings(dhcpd_failover_primary="nblab-dhcp2"))
+    one = build()[0]
+    two = build(settings(dhcpd_failover_primary="nblab-dhcp2"))[0]
     same = FILTERS["pair_model_diff"](pair.node_view(one, "nblab-dhcp1"), pair.node_view(one, "nblab-dhcp2"))
     assert same == []
     differences = FILTERS["pair_model_diff"](one, two, me="a", them="b")
@@ -377,7 +377,7 @@ def test_rendered_peers_mirror_each_other():
 
 
 def test_split_renders_as_split():
-    model, _ = build(settings(dhcpd_share=50))
+    model = build(settings(dhcpd_share=50))[0]
     assert "  split 128;" in render(model, "nblab-dhcp1")
 
 
@@ -409,7 +409,6 @@ def test_real_dhcpd_rejects_what_the_raw_form_lets_through(tmp_path):
     check = subprocess.run([DHCPD, "-t", "-4", "-cf", str(conf), "-lf", str(tmp_path / "leases")],
                            capture_output=True, text=True, check=False, timeout=60)
     assert check.returncode != 0 and "no-such-option" in check.stderr
-
 
 
 def test_next_server_may_be_a_dns_name():
