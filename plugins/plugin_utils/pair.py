@@ -364,10 +364,13 @@ class _Checker:
 
     def peer_name(self):
         name = self.get('dhcpd_failover_peer_name')
-        name = self.group if name in (None, '') else name
+        from_group = name in (None, '')
+        name = self.group if from_group else name
         if not isinstance(name, str) or not PEER_NAME.fullmatch(name):
-            self.error('dhcpd_failover_peer_name', name, 'is invalid: expected 1 to 64 letters, digits, "_", "." '
-                       'or "-" (it is written in quotes and comments of dhcpd.conf)')
+            self.error('dhcpd_failover_peer_name', name, 'is invalid%s: expected 1 to 64 letters, digits, "_", "." '
+                       'or "-" (it is written in quotes and comments of dhcpd.conf)'
+                       % (' (empty, so the pair group name is used: set dhcpd_failover_peer_name)'
+                          if from_group else ''))
         return name
 
     def balance(self):

@@ -416,3 +416,10 @@ def test_next_server_may_be_a_dns_name():
     named["dhcpd_subnets"][0]["next_server"] = "boot.lab.example"
     model, errors = build(named)
     assert errors == [] and model["subnets"][0]["next_server"] == "boot.lab.example"
+
+
+def test_a_group_name_unfit_as_peer_name_says_where_it_came_from():
+    errors = pair.pair_model("dhcp pair", settings(), nodes())[1]
+    assert errors == ['dhcpd_failover_peer_name="dhcp pair" is invalid (empty, so the pair group name is used: '
+                      'set dhcpd_failover_peer_name): expected 1 to 64 letters, digits, "_", "." or "-" (it is '
+                      'written in quotes and comments of dhcpd.conf)']
