@@ -220,7 +220,7 @@ class _Validator:
             self.error(path, entry, 'lacks %s (a reservation needs name, mac and ip)' % ', '.join(missing))
             return
         name = entry['name']
-        if not isinstance(name, str) or not HOST_NAME.match(name):
+        if not isinstance(name, str) or not HOST_NAME.fullmatch(name):
             self.error(path + '.name', name, 'is not a valid host name: expected letters, digits, "-" and "_" '
                        'in dot-separated labels (e.g. pxe-01)')
         try:
@@ -234,11 +234,11 @@ class _Validator:
             address = None
         self.reservations.append((path, entry, mac, address, net))
 
-    def cross_checks(self, server_addresses):
+    def cross_checks(self, server_addresses, server_paths=None):
         self.overlapping_ranges()
         for path, address in self.routers:
             self.in_ranges(path, str(address), address, 'router address')
-        servers = self.servers(server_addresses)
+        servers = self.servers(server_addresses, server_paths)
         self.reservation_conflicts(servers)
         if self.failover and self.failover_pools == 0 and not self.errors:
             self.error(self.name, [str(net) for _path, net in self.networks],
@@ -259,7 +259,7 @@ class _Validator:
                 self.error(path, value, 'is inside the dynamic range %s (%s): dhcpd could lease this %s '
                            'to a client' % (dynamic.path, _show(dynamic.text), what))
 
-    def servers(self, server_addresses):
+    def servers(self, server_addresses, server_paths=None):
         """{IPAddress: path} of the valid server addresses, after checking them."""
         servers = {}
         if server_addresses is None:
@@ -268,7 +268,8 @@ class _Validator:
             self.error('server_addresses', server_addresses, 'is not a list of IPv4 addresses')
             return servers
         for position, value in enumerate(server_addresses):
-            path = 'server_addresses[%d]' % position
+            # The caller's name for the address (e.g. "host: dhcp_failover_address"), the user's variable.
+            path = server_paths[position] if server_paths else 'server_addresses[%d]' % position
             address = self.address(path, value)
             if address is not None:
                 self.in_ranges(path, value, address, "server's own address")
@@ -303,7 +304,7 @@ class _Validator:
                 self.error(path + '.ip', value, 'is the DHCP server address %s' % servers[address])
 
 
-def subnet_errors(subnets, server_addresses=None, failover=True, name='dhcpd_subnets'):
+def subnet_errors(subnets, server_addresses=None, failover=True, name='dhcpd_subnets', server_paths=None):
     """Every problem in a ``dhcpd_subnets`` definition as "PATH: VALUE why" strings; [] when valid."""
     require_netaddr()
     if not isinstance(failover, bool):
@@ -315,5 +316,5 @@ def subnet_errors(subnets, server_addresses=None, failover=True, name='dhcpd_sub
         return validator.errors
     for index, item in enumerate(subnets):
         validator.subnet(index, item)
-    validator.cross_checks(server_addresses)
+    validator.cross_checks(server_addresses, server_paths)
     return validator.errors

@@ -3,7 +3,7 @@
 Runs the role's preflight (controller only; it contacts no host) through ansible-playbook with
 a two-node pair that has no dhcpd_omapi_secret, so the secret is generated into
 <inventory dir>/.dhcpd-omapi/<group>.secret: check mode must not create it, a real run must,
-and the published facts (dhcpd_pair_info, dhcpd_omapi_key) describe that pair.
+and the published facts (dhcpd_pair_info, dhcpd_omapi_secret_in_use) describe that pair.
 """
 
 import hashlib
@@ -27,7 +27,7 @@ PLAYBOOK = """\
         tasks_from: preflight.yml
     - name: Show the published facts
       ansible.builtin.debug:
-        msg: "{{ dhcpd_pair_info | combine({'key_sha256': dhcpd_omapi_key | hash('sha256')}) }}"
+        msg: "{{ dhcpd_pair_info | combine({'key_sha256': dhcpd_omapi_secret_in_use | hash('sha256')}) }}"
 """
 
 
