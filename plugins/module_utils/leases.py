@@ -189,8 +189,9 @@ def parse_time(words, line):
         if date and clock:
             year, month, day = (int(part) for part in date.groups())
             hour, minute, second = (int(part) for part in clock.groups())
-            # dhcpd writes the year in full since 3.0; two-digit years are not supported here.
-            return calendar.timegm((year, month, day, hour, minute, second, 0, 0, 0))
+            if 1 <= month <= 12 and 1 <= day <= calendar.monthrange(year, month)[1] and hour < 24 \
+                    and minute < 60 and second < 61:
+                return calendar.timegm((year, month, day, hour, minute, second, 0, 0, 0))
     raise LeaseFileError('line %d: bad date %r: expected "W YYYY/MM/DD HH:MM:SS", "epoch N" or "never"'
                          % (line, ' '.join(values)))
 

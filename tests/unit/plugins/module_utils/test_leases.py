@@ -241,6 +241,8 @@ failover peer "b" state { my state normal at 1 2026/01/05 00:00:00; partner stat
     ("lease 10.0.0.1 { binding state free;", "never closed"),
     ("lease 10.0.0.1 { starts 3 2026/13/45; }", "bad date"),
     ("lease 10.0.0.1 { starts soon; }", "bad date"),
+    ("lease 10.0.0.1 { starts 3 2026/02/29 00:00:00; }", "bad date"),
+    ("lease 10.0.0.1 { ends 3 2026/12/02 24:00:00; }", "bad date"),
     ("lease 10.0.0.300 { binding state free; }", "not an IPv4 address"),
     ("lease 10.0.0.1 { uid zz:1; }", "colon-separated hex"),
     ('lease 10.0.0.1 { uid "open; }', "unterminated"),
