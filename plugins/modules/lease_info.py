@@ -14,7 +14,7 @@ short_description: Count the addresses of an ISC dhcpd lease file by binding sta
 version_added: 0.2.0
 description:
   - Reads the lease file of ISC dhcpd 4.4 (C(dhcpd.leases), see dhcpd.leases(5)) on the managed
-    node, as dhcpd reads it at start: the last entry of an address is its binding.
+    node, as dhcpd reads it at start (the last entry of an address is its binding).
   - Returns the number of addresses per binding state (C(free), C(backup), C(active), ...), overall
     and per address range, the failover state dhcpd saved for each failover peer, and optionally
     every binding.
