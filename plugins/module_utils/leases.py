@@ -58,7 +58,10 @@ def _tokens(text):
     while position < length:
         match = _TOKEN_RE.match(text, position)
         if match is None:
-            raise LeaseFileError('line %d: unterminated quoted string' % line)
+            # Only possible at the end of the file (a quoted string may span lines): dhcpd is
+            # in the middle of writing it.
+            yield 'partial', text[position:], line
+            return
         kind = match.lastgroup
         value = match.group(kind)
         if kind not in ('space', 'comment'):
@@ -105,6 +108,8 @@ class _Statements:
     def __init__(self, text):
         self._tokens = list(_tokens(text))
         self._index = 0
+        # The line where an unfinished statement at the end of the file starts, if any.
+        self.partial_tail = None
 
     def done(self):
         return self._index >= len(self._tokens)
@@ -123,14 +128,21 @@ class _Statements:
             if value == ';' and kind == 'punct':
                 return words, None
             if value == '{' and kind == 'punct':
-                return words, self._block(line)
+                block = self._block(line)
+                if block is None:
+                    self.partial_tail = words[0][2] if words else line
+                    return [], None
+                return words, block
+            if kind == 'partial':
+                self.partial_tail = words[0][2] if words else line
+                self._index = len(self._tokens)
+                return [], None
             if value == '}' and kind == 'punct':
                 raise LeaseFileError('line %d: unexpected }' % line)
             words.append((kind, value, line))
         if words:
-            raise LeaseFileError('line %d: statement %r not ended by ; at the end of the file'
-                                 % (words[0][2], ' '.join(w[1] for w in words)))
-        return words, None
+            self.partial_tail = words[0][2]
+        return [], None
 
     def _block(self, opened):
         depth = 1
@@ -144,7 +156,8 @@ class _Statements:
                 depth -= 1
                 if depth == 0:
                     return self._tokens[start:self._index - 1]
-        raise LeaseFileError('line %d: { is never closed' % opened)
+        self.partial_tail = opened
+        return None
 
 
 def _sub_statements(tokens):
@@ -260,7 +273,10 @@ def _address(value, line):
 def parse(text):
     """Every lease entry in file order and the failover peer state blocks.
 
-    Returns ``{'entries': [record, ...], 'peers': [{'name': ..., 'my_state': ..., ...}, ...]}``.
+    Returns ``{'entries': [record, ...], 'peers': [{'name': ..., 'my_state': ..., ...}, ...],
+    'partial_tail': None or a line number}``. dhcpd appends to the file while it runs, so a reader
+    can catch its last statement half written: that statement is left out and ``partial_tail``
+    tells the line where it starts. Anything malformed before the end raises LeaseFileError.
     A record has ``address`` and whatever the entry states among ``binding_state``,
     ``next_binding_state``, ``rewind_binding_state``, ``hardware_type``, ``hardware_address``,
     ``uid``, ``client_hostname`` and the TIME_FIELDS.
@@ -283,7 +299,7 @@ def parse(text):
             name = unquote(values[2]).decode('utf-8', 'replace') if words[2][0] == 'string' else values[2]
             peers.append(dict(_peer_state(block, line), name=name))
         # Anything else (authoring-byte-order, server-duid, host, class, lease6, ...) is not ours.
-    return {'entries': entries, 'peers': peers}
+    return {'entries': entries, 'peers': peers, 'partial_tail': statements.partial_tail}
 
 
 def latest(entries):
@@ -380,6 +396,7 @@ def summary(text, since=None, role=None, ranges=None, records=False):
         'total': len(bindings),
         'failover': peer_states(parsed['peers']),
         'allocated_since': None,
+        'partial_tail': parsed['partial_tail'],
     }
     if role is not None:
         own = OWN_STATE[role]

@@ -147,6 +147,14 @@ failover:
       my_state_at: 1796173021
       partner_state: normal
       partner_state_at: 1796173016
+partial_tail:
+  description:
+    - dhcpd appends to the file while it runs, so the module can catch the last statement half
+      written. That statement is left out and this is the line where it starts; null when the file
+      ends cleanly.
+  returned: success
+  type: int
+  sample: null
 ranges:
   description: Counts per range of O(ranges), in the same order.
   returned: when O(ranges) is given
