@@ -42,6 +42,17 @@ options:
         elements: str
         choices: [unknown-state, startup, normal, communications-interrupted, partner-down, potential-conflict,
                   recover, paused, shutdown, recover-done, resolution-interrupted, conflict-done, recover-wait]
+      local_state_not:
+        description: This server's state must be none of these (for example V(startup) and V(recover) to wait
+          until a restarted server has finished starting).
+        type: list
+        elements: str
+        choices: [unknown-state, startup, normal, communications-interrupted, partner-down, potential-conflict,
+                  recover, paused, shutdown, recover-done, resolution-interrupted, conflict-done, recover-wait]
+      cur_unacked_updates:
+        description: At most this many binding updates may wait for the partner's acknowledgement
+          (V(0) to wait until they have drained before stopping a server).
+        type: int
       partner_state:
         description: The partner's state, as this server knows it, must be one of these.
         type: list
@@ -221,7 +232,7 @@ from ansible_collections.netboot.dhcp_failover.plugins.module_utils.omapi.module
 from ansible_collections.netboot.dhcp_failover.plugins.module_utils.omapi.objects import (
     STATES,
     read_failover_state,
-    state_condition,
+    wait_condition,
     wait_message,
     wait_until,
 )
@@ -237,8 +248,7 @@ def _read(params):
 
 def _wait(module):
     params = module.params
-    wanted = params['wait_for']
-    condition, what = state_condition(wanted.get('local_state'), wanted.get('partner_state'))
+    condition, what = wait_condition(**params['wait_for'])
     result = wait_until(lambda: _read(params), condition, params['wait_timeout'], interval=WAIT_INTERVAL)
     extra = dict(states_seen=result['states_seen'], waited=round(result['waited'], 3))
     if not result['reached']:
@@ -253,7 +263,9 @@ def main():
             connection_argument_spec(),
             wait_for=dict(type='dict', options=dict(
                 local_state=dict(type='list', elements='str', choices=WAITABLE_STATES),
+                local_state_not=dict(type='list', elements='str', choices=WAITABLE_STATES),
                 partner_state=dict(type='list', elements='str', choices=WAITABLE_STATES),
+                cur_unacked_updates=dict(type='int'),
             )),
             wait_timeout=dict(type='float', default=120.0),
         ),
@@ -261,6 +273,10 @@ def main():
         supports_check_mode=True,
     )
     problem = check_connection_params(module.params)
+    wanted = module.params['wait_for'] or {}
+    if problem is None and (wanted.get('cur_unacked_updates') or 0) < 0:
+        problem = ('wait_for.cur_unacked_updates=%r is invalid: expected a number of updates, 0 or more'
+                   % wanted['cur_unacked_updates'])
     if problem is None and not module.params['wait_timeout'] > 0:
         problem = ('wait_timeout=%r is invalid: expected a number of seconds greater than 0'
                    % module.params['wait_timeout'])

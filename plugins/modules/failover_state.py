@@ -205,7 +205,7 @@ from ansible_collections.netboot.dhcp_failover.plugins.module_utils.omapi.object
     read_failover_state,
     refresh_failover_state,
     set_local_state,
-    state_condition,
+    wait_condition,
     wait_message,
     wait_until,
 )
@@ -226,7 +226,7 @@ def _wait(module, target, seen, changed):
         with connection_from_params(params) as conn:
             return read_failover_state(conn, params['name'])[1]
 
-    condition, what = state_condition(local_states=[target])
+    condition, what = wait_condition(local_state=[target])
     result = wait_until(read, condition, params['wait_timeout'], interval=WAIT_INTERVAL)
     for state in result['states_seen']:
         if seen[-1] != state:

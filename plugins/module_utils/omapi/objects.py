@@ -143,18 +143,26 @@ def set_local_state(conn, handle, state):
     conn.update(handle, [(b'local-state', encode_int(number))], 'setting local-state to %s' % STATES[number])
 
 
-def state_condition(local_states=None, partner_states=None):
-    """(condition, description) for wait_until: the local state is one of ``local_states`` and the
-    partner's one of ``partner_states`` (either may be None: any). Both None: dhcpd answers."""
+def wait_condition(local_state=None, partner_state=None, local_state_not=None, cur_unacked_updates=None):
+    """(condition, description) for wait_until, from failover_info's wait_for: every given part
+    must hold. ``local_state`` / ``partner_state``: lists of wanted states; ``local_state_not``:
+    states to wait out; ``cur_unacked_updates``: at most this many unacknowledged updates.
+    Nothing given: dhcpd answers."""
     parts = []
-    if local_states:
-        parts.append('local state %s' % ' or '.join(local_states))
-    if partner_states:
-        parts.append('partner state %s' % ' or '.join(partner_states))
+    if local_state:
+        parts.append('local state %s' % ' or '.join(local_state))
+    if local_state_not:
+        parts.append('local state not %s' % ' or '.join(local_state_not))
+    if partner_state:
+        parts.append('partner state %s' % ' or '.join(partner_state))
+    if cur_unacked_updates is not None:
+        parts.append('at most %d unacked updates' % cur_unacked_updates)
 
     def condition(info):
-        return ((not local_states or info['local_state'] in local_states)
-                and (not partner_states or info['partner_state'] in partner_states))
+        return ((not local_state or info['local_state'] in local_state)
+                and (not local_state_not or info['local_state'] not in local_state_not)
+                and (not partner_state or info['partner_state'] in partner_state)
+                and (cur_unacked_updates is None or info['cur_unacked_updates'] <= cur_unacked_updates))
 
     return condition, ' and '.join(parts) or 'an answer over OMAPI'
 

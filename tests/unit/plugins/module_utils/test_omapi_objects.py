@@ -135,7 +135,7 @@ def fake_clock():
 def test_wait_until_returns_states_seen_once_each():
     readings = iter(["recover", "recover", "recover-wait", "recover-done", "normal"])
     _now, clock = fake_clock()
-    condition, what = objects.state_condition(local_states=["normal"])
+    condition, what = objects.wait_condition(local_state=["normal"])
     result = objects.wait_until(lambda: {"local_state": next(readings)}, condition, 10, **clock)
     assert what == "local state normal"
     assert result["reached"]
@@ -146,7 +146,7 @@ def test_wait_until_returns_states_seen_once_each():
 
 def test_wait_until_times_out_on_the_deadline():
     now, clock = fake_clock()
-    condition, _what = objects.state_condition(local_states=["normal"])
+    condition, _what = objects.wait_condition(local_state=["normal"])
     result = objects.wait_until(lambda: {"local_state": "recover-wait"}, condition, 3, interval=1, **clock)
     assert not result["reached"]
     assert result["states_seen"] == ["recover-wait"]
@@ -166,23 +166,41 @@ def test_wait_until_rides_out_connection_failures_only():
         return item
 
     _now, clock = fake_clock()
-    result = objects.wait_until(read, objects.state_condition()[0], 10, **clock)
+    result = objects.wait_until(read, objects.wait_condition()[0], 10, **clock)
     assert result["reached"] and result["failover"]["local_state"] == "startup"
 
     def wrong_key():
         raise errors.OmapiBadSignature("k")
 
     with pytest.raises(errors.OmapiBadSignature):
-        objects.wait_until(wrong_key, objects.state_condition()[0], 10, **clock)
+        objects.wait_until(wrong_key, objects.wait_condition()[0], 10, **clock)
 
 
-@pytest.mark.parametrize(("local", "partner", "info", "expected"), [
-    (["normal"], ["normal"], {"local_state": "normal", "partner_state": "normal"}, True),
-    (["normal"], ["normal"], {"local_state": "normal", "partner_state": "recover"}, False),
-    (None, ["normal", "recover"], {"local_state": "startup", "partner_state": "recover"}, True),
-    (["recover-wait", "normal"], None, {"local_state": "recover", "partner_state": "normal"}, False),
-    (None, None, {"local_state": "startup", "partner_state": "unknown-state"}, True),
+_INFO = {"local_state": "startup", "partner_state": "recover", "cur_unacked_updates": 3}
+
+
+@pytest.mark.parametrize(("wanted", "info", "expected"), [
+    ({"local_state": ["normal"], "partner_state": ["normal"]}, {"local_state": "normal", "partner_state": "normal"},
+     True),
+    ({"local_state": ["normal"], "partner_state": ["normal"]}, {"local_state": "normal", "partner_state": "recover"},
+     False),
+    ({"partner_state": ["normal", "recover"]}, _INFO, True),
+    ({"local_state": ["recover-wait", "normal"]}, _INFO, False),
+    ({"local_state_not": ["startup", "recover"]}, _INFO, False),
+    ({"local_state_not": ["startup", "recover"]}, dict(_INFO, local_state="recover-wait"), True),
+    ({"cur_unacked_updates": 0}, _INFO, False),
+    ({"cur_unacked_updates": 0}, dict(_INFO, cur_unacked_updates=0), True),
+    ({"cur_unacked_updates": 3, "local_state": ["startup"]}, _INFO, True),
+    ({}, _INFO, True),
+    ({"local_state": None, "partner_state": None, "local_state_not": None, "cur_unacked_updates": None}, _INFO, True),
 ])
-def test_state_condition(local, partner, info, expected):
-    condition, _what = objects.state_condition(local, partner)
+def test_wait_condition(wanted, info, expected):
+    condition, _what = objects.wait_condition(**wanted)
     assert condition(info) is expected
+
+
+def test_wait_condition_describes_itself():
+    assert objects.wait_condition()[1] == "an answer over OMAPI"
+    assert objects.wait_condition(local_state=["normal"], local_state_not=["recover"], partner_state=["normal"],
+                                  cur_unacked_updates=0)[1] == (
+        "local state normal and local state not recover and partner state normal and at most 0 unacked updates")

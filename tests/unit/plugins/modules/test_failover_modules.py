@@ -209,12 +209,14 @@ class ScriptedDhcpd(FakeDhcpd):
         self.reads += 1
         if isinstance(step, Exception):
             raise step
-        self.local, self.partner = (objects.STATE_NUMBERS[name] for name in step)
+        self.local, self.partner = (objects.STATE_NUMBERS[name] for name in step[:2])
+        self.unacked = step[2] if len(step) > 2 else 0
         return self
 
     def _values(self):
         values = super()._values()
         values[b"partner-state"] = u32(self.partner)
+        values[b"cur-unacked-updates"] = u32(self.unacked)
         return values
 
 
@@ -246,6 +248,19 @@ def test_info_wait_for_any_of_several_states(monkeypatch, capsys):
                         wait_for={"local_state": ["recover-wait", "normal"]}, wait_timeout=5)
     assert result["failover"]["local_state"] == "recover-wait"
     assert result["states_seen"] == ["recover", "recover-wait"]
+
+
+def test_info_wait_for_updates_to_drain_and_startup_to_end(monkeypatch, capsys):
+    fast_waits(monkeypatch)
+    dhcpd = ScriptedDhcpd([("startup", "unknown-state"), ("recover", "normal"), ("recover-wait", "normal")])
+    result = run_module(failover_info, monkeypatch, capsys, dhcpd, wait_for={"local_state_not": ["startup", "recover"]},
+                        wait_timeout=5)
+    assert result["states_seen"] == ["startup", "recover", "recover-wait"]
+    draining = ScriptedDhcpd([("normal", "normal", 4), ("normal", "normal", 1), ("normal", "normal", 0)])
+    drained = run_module(failover_info, monkeypatch, capsys, draining, wait_for={"cur_unacked_updates": 0},
+                         wait_timeout=5)
+    assert drained["failover"]["cur_unacked_updates"] == 0
+    assert draining.reads == 3
 
 
 def test_info_wait_for_empty_waits_for_an_answer_only(monkeypatch, capsys):
@@ -291,6 +306,7 @@ def test_info_wait_for_does_not_wait_out_a_wrong_peer_name(monkeypatch, capsys):
     ({"wait_timeout": 0}, "wait_timeout=0.0 is invalid"),
     ({"wait_for": {"local_state": ["nomral"]}}, "value of local_state must be one or more of"),
     ({"wait_for": {"bogus": 1}}, "Unsupported parameters"),
+    ({"wait_for": {"cur_unacked_updates": -1}}, "wait_for.cur_unacked_updates=-1 is invalid"),
 ])
 def test_info_bad_wait_arguments(monkeypatch, capsys, args, message):
     result = run_module(failover_info, monkeypatch, capsys, FakeDhcpd(), **args)
