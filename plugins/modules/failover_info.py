@@ -19,14 +19,55 @@ description:
     counters.
   - Attributes that dhcpd fills with meaningless data (C(partner-address), C(local-address),
     C(skew), C(last-packet-sent), C(last-timestamp-received)) are not returned.
+  - With O(wait_for), polls until the states are the wanted ones, or until dhcpd answers at all,
+    instead of an C(until) loop in the playbook.
 author:
   - netboot.dhcp_failover developers (!UNKNOWN)
 extends_documentation_fragment:
   - netboot.dhcp_failover.omapi
+options:
+  wait_for:
+    description:
+      - Read the object again (every half second, over a new connection each time) until all the
+        conditions given hold, then return it. Connection failures while waiting (dhcpd restarting)
+        count as not yet; other errors (wrong key, unknown peer) fail at once.
+      - An empty dict (V({})) waits only until dhcpd answers over OMAPI.
+      - The module fails if the conditions do not hold within O(wait_timeout) seconds; the result
+        then still carries the last object read and the states seen.
+    type: dict
+    suboptions:
+      local_state:
+        description: This server's state must be one of these.
+        type: list
+        elements: str
+        choices: [unknown-state, startup, normal, communications-interrupted, partner-down, potential-conflict,
+                  recover, paused, shutdown, recover-done, resolution-interrupted, conflict-done, recover-wait]
+      local_state_not:
+        description: This server's state must be none of these (for example V(startup) and V(recover) to wait
+          until a restarted server has finished starting).
+        type: list
+        elements: str
+        choices: [unknown-state, startup, normal, communications-interrupted, partner-down, potential-conflict,
+                  recover, paused, shutdown, recover-done, resolution-interrupted, conflict-done, recover-wait]
+      cur_unacked_updates:
+        description: At most this many binding updates may wait for the partner's acknowledgement
+          (V(0) to wait until they have drained before stopping a server).
+        type: int
+      partner_state:
+        description: The partner's state, as this server knows it, must be one of these.
+        type: list
+        elements: str
+        choices: [unknown-state, startup, normal, communications-interrupted, partner-down, potential-conflict,
+                  recover, paused, shutdown, recover-done, resolution-interrupted, conflict-done, recover-wait]
+  wait_timeout:
+    description:
+      - Seconds to wait for O(wait_for). O(timeout) still bounds each single connection and answer.
+    type: float
+    default: 120
 attributes:
   check_mode:
     support: full
-    description: The module only reads; it behaves the same in check mode.
+    description: The module only reads; it behaves the same in check mode (O(wait_for) included).
   diff_mode:
     support: none
     description: The module changes nothing, so there is nothing to compare.
@@ -61,6 +102,25 @@ EXAMPLES = r'''
     key_name: omapi_key
     key: "{{ vault_omapi_secret }}"
     timeout: 5
+
+- name: After a restart, wait up to 2 minutes until both sides are in normal
+  netboot.dhcp_failover.failover_info:
+    name: pxe
+    key_name: omapi_key
+    key: "{{ vault_omapi_secret }}"
+    wait_for:
+      local_state: [normal]
+      partner_state: [normal]
+    wait_timeout: 120
+  register: pxe_failover
+
+- name: Wait until a just started dhcpd answers over OMAPI, whatever its state
+  netboot.dhcp_failover.failover_info:
+    name: pxe
+    key_name: omapi_key
+    key: "{{ vault_omapi_secret }}"
+    wait_for: {}
+    wait_timeout: 30
 '''
 
 RETURN = r'''
@@ -146,6 +206,18 @@ failover:
       description: The partner's failover port.
       type: int
       sample: 847
+states_seen:
+  description:
+    - The local states read while waiting, each once per stretch in which it was seen.
+  returned: when O(wait_for) is given
+  type: list
+  elements: str
+  sample: [startup, normal]
+waited:
+  description: Seconds spent waiting.
+  returned: when O(wait_for) is given
+  type: float
+  sample: 0.6
 '''
 
 from ansible.module_utils.basic import AnsibleModule
@@ -157,25 +229,67 @@ from ansible_collections.netboot.dhcp_failover.plugins.module_utils.omapi.module
     connection_argument_spec,
     connection_from_params,
 )
-from ansible_collections.netboot.dhcp_failover.plugins.module_utils.omapi.objects import read_failover_state
+from ansible_collections.netboot.dhcp_failover.plugins.module_utils.omapi.objects import (
+    STATES,
+    read_failover_state,
+    wait_condition,
+    wait_message,
+    wait_until,
+)
+
+WAIT_INTERVAL = 0.5
+WAITABLE_STATES = [STATES[number] for number in sorted(STATES)]
+
+
+def _read(params):
+    with connection_from_params(params) as conn:
+        return read_failover_state(conn, params['name'])[1]
+
+
+def _wait(module):
+    params = module.params
+    condition, what = wait_condition(**params['wait_for'])
+    result = wait_until(lambda: _read(params), condition, params['wait_timeout'], interval=WAIT_INTERVAL)
+    extra = dict(states_seen=result['states_seen'], waited=round(result['waited'], 3))
+    if not result['reached']:
+        module.fail_json(msg=wait_message(result, what, params['wait_timeout']), failover=result['failover'],
+                         **extra)
+    return dict(failover=result['failover'], **extra)
 
 
 def main():
     module = AnsibleModule(
-        argument_spec=connection_argument_spec(),
+        argument_spec=dict(
+            connection_argument_spec(),
+            wait_for=dict(type='dict', options=dict(
+                local_state=dict(type='list', elements='str', choices=WAITABLE_STATES),
+                local_state_not=dict(type='list', elements='str', choices=WAITABLE_STATES),
+                partner_state=dict(type='list', elements='str', choices=WAITABLE_STATES),
+                cur_unacked_updates=dict(type='int'),
+            )),
+            wait_timeout=dict(type='float', default=120.0),
+        ),
         required_together=CONNECTION_REQUIRED_TOGETHER,
         supports_check_mode=True,
     )
     problem = check_connection_params(module.params)
+    wanted = module.params['wait_for'] or {}
+    if problem is None and (wanted.get('cur_unacked_updates') or 0) < 0:
+        problem = ('wait_for.cur_unacked_updates=%r is invalid: expected a number of updates, 0 or more'
+                   % wanted['cur_unacked_updates'])
+    if problem is None and not module.params['wait_timeout'] > 0:
+        problem = ('wait_timeout=%r is invalid: expected a number of seconds greater than 0'
+                   % module.params['wait_timeout'])
     if problem:
         module.fail_json(msg=problem)
     try:
-        conn = connection_from_params(module.params)
-        with conn:
-            _handle, info = read_failover_state(conn, module.params['name'])
+        # A key that cannot be decoded fails here, before any wait.
+        connection_from_params(module.params)
+        waiting = module.params['wait_for'] is not None
+        result = _wait(module) if waiting else dict(failover=_read(module.params))
     except (OmapiError, ValueError) as exc:
         module.fail_json(msg=str(exc))
-    module.exit_json(changed=False, failover=info)
+    module.exit_json(changed=False, **result)
 
 
 if __name__ == '__main__':

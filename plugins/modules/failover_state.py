@@ -191,11 +191,9 @@ waited:
   sample: 2.5
 '''
 
-import time
-
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.netboot.dhcp_failover.plugins.module_utils.omapi.errors import OmapiConnectionError, OmapiError
+from ansible_collections.netboot.dhcp_failover.plugins.module_utils.omapi.errors import OmapiError
 from ansible_collections.netboot.dhcp_failover.plugins.module_utils.omapi.module_support import (
     CONNECTION_REQUIRED_TOGETHER,
     check_connection_params,
@@ -207,6 +205,9 @@ from ansible_collections.netboot.dhcp_failover.plugins.module_utils.omapi.object
     read_failover_state,
     refresh_failover_state,
     set_local_state,
+    wait_condition,
+    wait_message,
+    wait_until,
 )
 from ansible_collections.netboot.dhcp_failover.plugins.module_utils.omapi.safety import SETTABLE_STATES, refusal
 
@@ -219,28 +220,21 @@ def _summary(info):
 
 def _wait(module, target, seen, changed):
     """Poll with a fresh connection each time: dhcpd may be restarted while we wait."""
-    start = time.monotonic()
-    deadline = start + module.params['wait_timeout']
-    info = None
-    last_error = None
-    while True:
-        try:
-            with connection_from_params(module.params) as conn:
-                _handle, info = read_failover_state(conn, module.params['name'])
-            last_error = None
-            if seen[-1] != info['local_state']:
-                seen.append(info['local_state'])
-            if info['local_state'] == target:
-                return info, time.monotonic() - start
-        except OmapiConnectionError as exc:
-            last_error = exc
-        if time.monotonic() >= deadline:
-            module.fail_json(
-                msg='local state %s not reached within %s s; states seen: %s%s'
-                % (target, module.params['wait_timeout'], ', '.join(seen),
-                   ('; last error: %s' % last_error) if last_error else ''),
-                states_seen=seen, failover=info, changed=changed)
-        time.sleep(WAIT_INTERVAL)
+    params = module.params
+
+    def read():
+        with connection_from_params(params) as conn:
+            return read_failover_state(conn, params['name'])[1]
+
+    condition, what = wait_condition(local_state=[target])
+    result = wait_until(read, condition, params['wait_timeout'], interval=WAIT_INTERVAL)
+    for state in result['states_seen']:
+        if seen[-1] != state:
+            seen.append(state)
+    if not result['reached']:
+        module.fail_json(msg=wait_message(result, what, params['wait_timeout']), states_seen=seen,
+                         failover=result['failover'], changed=changed)
+    return result['failover'], result['waited']
 
 
 def run(module):

@@ -16,7 +16,13 @@ import tempfile
 import threading
 import time
 
+import collection_path  # tests/ is on sys.path wherever dhcplab is importable
+
 from . import configs
+
+# The lease files are read with the collection's own parser: one parser for tests and modules.
+collection_path.ensure()
+from ansible_collections.netboot.dhcp_failover.plugins.module_utils import leases  # noqa: E402
 
 DHCPD = "/usr/sbin/dhcpd"
 PREFIX = "nbt"
@@ -36,8 +42,6 @@ _READY_LINE = "Server starting service."
 _SECRET_RE = re.compile(r"(secret\s+)\S+", re.IGNORECASE)
 _BALANCING_RE = re.compile(r"^balancing pool (\S+) ", re.MULTILINE)
 _BALANCED_RE = re.compile(r"^balanced pool (\S+) \S+\s+total \d+\s+free \d+\s+backup (\d+)", re.MULTILINE)
-_LEASE_RE = re.compile(r"^lease (\S+) \{(.*?)^\}", re.MULTILINE | re.DOTALL)
-_BINDING_RE = re.compile(r"^\s*binding state (\S+);", re.MULTILINE)
 _PR_SET_PDEATHSIG = 1
 
 _active = {"lab": None}
@@ -213,13 +217,10 @@ class Server:
             return handle.read()
 
     def lease_states(self):
-        """{address: binding state} from the lease file; the last entry of an address wins, as in dhcpd."""
-        states = {}
-        for address, body in _LEASE_RE.findall(self.leases()):
-            match = _BINDING_RE.search(body)
-            if match:
-                states[address] = match.group(1)
-        return states
+        """{address: binding state} from the lease file, read by the collection's parser (the last
+        entry of an address wins, as in dhcpd; a half-written last entry is left out)."""
+        bindings = leases.latest(leases.parse(self.leases())["entries"])
+        return {address: record["binding_state"] for address, record in bindings.items()}
 
     def count_leases(self, binding_state):
         return sum(1 for state in self.lease_states().values() if state == binding_state)

@@ -10,7 +10,6 @@
 import ipaddress
 import os
 import random
-import re
 import subprocess
 import textwrap
 import time
@@ -72,8 +71,7 @@ def wait_backup_leases(pair, timeout=10.0):
     wanted = int(balanced.group(1))
     deadline = time.monotonic() + timeout
     while True:
-        states = dict(re.findall(r"lease (\S+) \{[^}]*?binding state (\w+);", pair.secondary.leases()))
-        backup = sum(1 for state in states.values() if state == "backup")
+        backup = pair.secondary.count_leases("backup")
         if backup >= wanted:
             return backup
         if time.monotonic() > deadline:

@@ -6,6 +6,7 @@ Measured times are printed (pytest -s shows them).
 """
 
 import base64
+import concurrent.futures
 import json
 import os
 import re
@@ -342,3 +343,73 @@ def test_recover_resynchronises_and_waits_for_normal(dhcp_lab, tmp_path, collect
     # The primary saw the recover and covered for its partner meanwhile.
     assert "peer moves from normal to recover" in pair.primary.current_log()
     pair.primary.wait_for_state("normal", timeout=30)
+
+
+def test_wait_for_and_lease_info_on_a_real_pair(dhcp_lab, tmp_path, collections_path):
+    secret = new_secret()
+    pair = start_pair(dhcp_lab, secret)
+    pair.wait_balanced()
+    book = Playbook(tmp_path, collections_path, secret)
+    macs = {}
+    for role in ("primary", "secondary"):
+        macs[role] = next(m for m in ("02:00:00:00:07:%02x" % i for i in range(256)) if lb_peer(128, mac=m) == role)
+    since = int(time.time()) - 1
+    with dhcp_lab.client() as client:
+        acks = {role: client.lease(mac, timeout=5) for role, mac in macs.items()}
+    assert acks["primary"].server_id == pair.primary.address
+    assert acks["secondary"].server_id == pair.secondary.address
+    pair.secondary.kill()
+    pair.primary.wait_for_state("communications-interrupted", timeout=30)
+
+    pool = "%s %s" % (configs.POOL_START, configs.POOL_END)
+
+    def lease_info(server, role, **args):
+        params = {"path": server.lease_file, "role": role, "since": since, "ranges": [pool], "records": True}
+        params.update(args)
+        return {"name": "lease_info on %s" % server.name, "netboot.dhcp_failover.lease_info": params}
+
+    results, _output = book.run([
+        module_task("failover_info", pair.primary, wait_for={"local_state": ["communications-interrupted"]}),
+        module_task("failover_info", pair.primary, wait_for={"local_state": ["normal"]}, wait_timeout=1),
+        lease_info(pair.primary, "primary"),
+        dict(lease_info(pair.secondary, "secondary"), check_mode=True),
+    ])
+    reached, timed_out = results["t0"], results["t1"]
+    assert reached["failover"]["local_state"] == "communications-interrupted"
+    assert reached["states_seen"] == ["communications-interrupted"]
+    assert timed_out["failed"] is True
+    assert timed_out["msg"] == ("local state normal not reached within 1.0 s; "
+                                "local states seen: communications-interrupted")
+    assert timed_out["failover"]["local_state"] == "communications-interrupted"  # the last reading
+
+    for role, other in (("primary", "secondary"), ("secondary", "primary")):
+        found = results["t2" if role == "primary" else "t3"]
+        assert found["changed"] is False
+        # The pool of 100 is split 50/50 between FREE and BACKUP on reaching NORMAL; each node
+        # then gave one address from its own half, and the binding updates put both in both files.
+        assert found["total"] == 100
+        assert {k: v for k, v in found["counts"].items() if v} == {"free": 49, "backup": 49, "active": 2}
+        assert (found["own"], found["theirs"]) == (49, 49)
+        assert found["allocated_since"] == 1, (role, found)
+        assert found["ranges"] == [{"range": pool, "size": 100, "not_in_file": 0, "counts": found["counts"]}]
+        active = {r["hardware_address"]: r["address"] for r in found["records"] if r["binding_state"] == "active"}
+        assert active == {macs[role]: acks[role].yiaddr, macs[other]: acks[other].yiaddr}
+    # The primary saved its move to communications-interrupted; the killed secondary its last normal.
+    assert results["t2"]["failover"][PEER]["my_state"] == "communications-interrupted"
+    assert results["t3"]["failover"][PEER]["my_state"] == "normal"
+
+    # wait_for rides out a dhcpd that is not running yet: start it while the module waits.
+    with concurrent.futures.ThreadPoolExecutor(1) as pool_executor:
+        waiting = pool_executor.submit(book.run, [
+            module_task("failover_info", pair.secondary,
+                        wait_for={"local_state": ["normal"], "partner_state": ["normal"]}, wait_timeout=90),
+        ])
+        time.sleep(6)  # ansible-playbook starts in 2-3 s: the module meets a closed OMAPI port first
+        assert not waiting.done()
+        pair.secondary.start()
+        results, _output = waiting.result(timeout=120)
+    back = results["t0"]
+    assert (back["failover"]["local_state"], back["failover"]["partner_state"]) == ("normal", "normal")
+    assert back["waited"] > 1.0, back
+    print("failover_info wait_for: secondary back in normal after %.1f s of waiting; states %s"
+          % (back["waited"], back["states_seen"]))

@@ -21,7 +21,7 @@ import datetime
 import time
 
 from ansible_collections.netboot.dhcp_failover.plugins.module_utils.loadbalance import hba_to_split
-from ansible_collections.netboot.dhcp_failover.plugins.module_utils.omapi.errors import OmapiError
+from ansible_collections.netboot.dhcp_failover.plugins.module_utils.omapi.errors import OmapiConnectionError, OmapiError
 from ansible_collections.netboot.dhcp_failover.plugins.module_utils.omapi.protocol import (
     decode_int,
     encode_int,
@@ -143,19 +143,63 @@ def set_local_state(conn, handle, state):
     conn.update(handle, [(b'local-state', encode_int(number))], 'setting local-state to %s' % STATES[number])
 
 
-def wait_for_state(read, target, timeout, *, interval=0.5, clock=time.monotonic, sleep=time.sleep):
-    """Poll ``read()`` (returns a decoded dict) until local_state == target or timeout.
+def wait_condition(local_state=None, partner_state=None, local_state_not=None, cur_unacked_updates=None):
+    """(condition, description) for wait_until, from failover_info's wait_for: every given part
+    must hold. ``local_state`` / ``partner_state``: lists of wanted states; ``local_state_not``:
+    states to wait out; ``cur_unacked_updates``: at most this many unacknowledged updates.
+    Nothing given: dhcpd answers."""
+    parts = []
+    if local_state:
+        parts.append('local state %s' % ' or '.join(local_state))
+    if local_state_not:
+        parts.append('local state not %s' % ' or '.join(local_state_not))
+    if partner_state:
+        parts.append('partner state %s' % ' or '.join(partner_state))
+    if cur_unacked_updates is not None:
+        parts.append('at most %d unacked updates' % cur_unacked_updates)
 
-    Returns (reached, states_seen, last_info); states_seen lists each local state once per run.
+    def condition(info):
+        return ((not local_state or info['local_state'] in local_state)
+                and (not local_state_not or info['local_state'] not in local_state_not)
+                and (not partner_state or info['partner_state'] in partner_state)
+                and (cur_unacked_updates is None or info['cur_unacked_updates'] <= cur_unacked_updates))
+
+    return condition, ' and '.join(parts) or 'an answer over OMAPI'
+
+
+def wait_until(read, condition, timeout, *, interval=0.5, clock=time.monotonic, sleep=time.sleep):
+    """The one poll loop of the collection: call ``read()`` (returns a decoded failover-state) until
+    ``condition(info)`` holds or ``timeout`` seconds have passed.
+
+    A connection failure (dhcpd restarting, not listening yet) counts as "not yet"; any other OMAPI
+    error (wrong key, unknown peer) is raised at once, since waiting cannot fix it.
+
+    Returns a dict: ``reached`` (bool), ``failover`` (the last object read, None if none was),
+    ``states_seen`` (each local state once per stretch in which it was seen), ``error`` (the last
+    connection failure as text when the last attempt failed, else None) and ``waited`` (seconds).
     """
-    deadline = clock() + timeout
+    start = clock()
+    deadline = start + timeout
     seen = []
+    info = None
     while True:
-        info = read()
-        if not seen or seen[-1] != info['local_state']:
-            seen.append(info['local_state'])
-        if info['local_state'] == target:
-            return True, seen, info
+        error = None
+        try:
+            info = read()
+        except OmapiConnectionError as exc:
+            error = str(exc)
+        else:
+            if not seen or seen[-1] != info['local_state']:
+                seen.append(info['local_state'])
+            if condition(info):
+                return dict(reached=True, failover=info, states_seen=seen, error=None, waited=clock() - start)
         if clock() >= deadline:
-            return False, seen, info
+            return dict(reached=False, failover=info, states_seen=seen, error=error, waited=clock() - start)
         sleep(min(interval, max(0.0, deadline - clock())))
+
+
+def wait_message(result, what, timeout):
+    """Why a wait_until ended unreached, for fail_json."""
+    return '%s not reached within %s s; local states seen: %s%s' % (
+        what, timeout, ', '.join(result['states_seen']) or 'none (no answer)',
+        ('; last error: %s' % result['error']) if result['error'] else '')

@@ -5,7 +5,7 @@ import struct
 
 import pytest
 
-from ansible_collections.netboot.dhcp_failover.plugins.module_utils.omapi import objects
+from ansible_collections.netboot.dhcp_failover.plugins.module_utils.omapi import errors, objects
 
 
 def u32(number):
@@ -127,24 +127,80 @@ def test_set_local_state_never_sends_unknown_states(state):
     assert "partner-down" in str(info.value)  # lists what is valid
 
 
-def test_wait_for_state_returns_states_seen_once_each():
+def fake_clock():
+    now = [0.0]
+    return now, dict(clock=lambda: now[0], sleep=lambda s: now.__setitem__(0, now[0] + s))
+
+
+def test_wait_until_returns_states_seen_once_each():
     readings = iter(["recover", "recover", "recover-wait", "recover-done", "normal"])
-    now = [0.0]
-    reached, seen, info = objects.wait_for_state(
-        lambda: {"local_state": next(readings)}, "normal", timeout=10,
-        clock=lambda: now[0], sleep=lambda s: now.__setitem__(0, now[0] + s),
-    )
-    assert reached
-    assert seen == ["recover", "recover-wait", "recover-done", "normal"]
-    assert info == {"local_state": "normal"}
+    _now, clock = fake_clock()
+    condition, what = objects.wait_condition(local_state=["normal"])
+    result = objects.wait_until(lambda: {"local_state": next(readings)}, condition, 10, **clock)
+    assert what == "local state normal"
+    assert result["reached"]
+    assert result["states_seen"] == ["recover", "recover-wait", "recover-done", "normal"]
+    assert result["failover"] == {"local_state": "normal"}
+    assert result["waited"] == 2.0
 
 
-def test_wait_for_state_times_out():
-    now = [0.0]
-    reached, seen, _info = objects.wait_for_state(
-        lambda: {"local_state": "recover-wait"}, "normal", timeout=3, interval=1,
-        clock=lambda: now[0], sleep=lambda s: now.__setitem__(0, now[0] + s),
-    )
-    assert not reached
-    assert seen == ["recover-wait"]
+def test_wait_until_times_out_on_the_deadline():
+    now, clock = fake_clock()
+    condition, _what = objects.wait_condition(local_state=["normal"])
+    result = objects.wait_until(lambda: {"local_state": "recover-wait"}, condition, 3, interval=1, **clock)
+    assert not result["reached"]
+    assert result["states_seen"] == ["recover-wait"]
     assert now[0] == 3
+    assert objects.wait_message(result, "local state normal", 3) == (
+        "local state normal not reached within 3 s; local states seen: recover-wait")
+
+
+def test_wait_until_rides_out_connection_failures_only():
+    readings = iter([errors.OmapiConnectionRefused("h", 1), errors.OmapiTimeout("h", 1, 1.0, "reading"),
+                     {"local_state": "startup", "partner_state": "unknown-state"}])
+
+    def read():
+        item = next(readings)
+        if isinstance(item, Exception):
+            raise item
+        return item
+
+    _now, clock = fake_clock()
+    result = objects.wait_until(read, objects.wait_condition()[0], 10, **clock)
+    assert result["reached"] and result["failover"]["local_state"] == "startup"
+
+    def wrong_key():
+        raise errors.OmapiBadSignature("k")
+
+    with pytest.raises(errors.OmapiBadSignature):
+        objects.wait_until(wrong_key, objects.wait_condition()[0], 10, **clock)
+
+
+_INFO = {"local_state": "startup", "partner_state": "recover", "cur_unacked_updates": 3}
+
+
+@pytest.mark.parametrize(("wanted", "info", "expected"), [
+    ({"local_state": ["normal"], "partner_state": ["normal"]}, {"local_state": "normal", "partner_state": "normal"},
+     True),
+    ({"local_state": ["normal"], "partner_state": ["normal"]}, {"local_state": "normal", "partner_state": "recover"},
+     False),
+    ({"partner_state": ["normal", "recover"]}, _INFO, True),
+    ({"local_state": ["recover-wait", "normal"]}, _INFO, False),
+    ({"local_state_not": ["startup", "recover"]}, _INFO, False),
+    ({"local_state_not": ["startup", "recover"]}, dict(_INFO, local_state="recover-wait"), True),
+    ({"cur_unacked_updates": 0}, _INFO, False),
+    ({"cur_unacked_updates": 0}, dict(_INFO, cur_unacked_updates=0), True),
+    ({"cur_unacked_updates": 3, "local_state": ["startup"]}, _INFO, True),
+    ({}, _INFO, True),
+    ({"local_state": None, "partner_state": None, "local_state_not": None, "cur_unacked_updates": None}, _INFO, True),
+])
+def test_wait_condition(wanted, info, expected):
+    condition, _what = objects.wait_condition(**wanted)
+    assert condition(info) is expected
+
+
+def test_wait_condition_describes_itself():
+    assert objects.wait_condition()[1] == "an answer over OMAPI"
+    assert objects.wait_condition(local_state=["normal"], local_state_not=["recover"], partner_state=["normal"],
+                                  cur_unacked_updates=0)[1] == (
+        "local state normal and local state not recover and partner state normal and at most 0 unacked updates")

@@ -189,3 +189,126 @@ def test_key_name_without_key_is_rejected(monkeypatch, capsys):
         failover_info.main()
     result = json.loads(capsys.readouterr().out)
     assert "parameters are required together: key_name, key" in result["msg"]
+
+
+# -- failover_info wait_for -----------------------------------------------------------------------
+
+
+class ScriptedDhcpd(FakeDhcpd):
+    """Each connection reads the next (local, partner) pair of the script, or raises the next
+    exception in it; the last entry repeats."""
+
+    def __init__(self, script):
+        super().__init__("startup")
+        self.script = list(script)
+        self.reads = 0
+        self.partner = 2
+
+    def __enter__(self):
+        step = self.script[min(self.reads, len(self.script) - 1)]
+        self.reads += 1
+        if isinstance(step, Exception):
+            raise step
+        self.local, self.partner = (objects.STATE_NUMBERS[name] for name in step[:2])
+        self.unacked = step[2] if len(step) > 2 else 0
+        return self
+
+    def _values(self):
+        values = super()._values()
+        values[b"partner-state"] = u32(self.partner)
+        values[b"cur-unacked-updates"] = u32(self.unacked)
+        return values
+
+
+def fast_waits(monkeypatch):
+    monkeypatch.setattr(failover_info, "WAIT_INTERVAL", 0.01)
+
+
+def test_info_wait_for_both_normal_after_a_restart(monkeypatch, capsys):
+    fast_waits(monkeypatch)
+    dhcpd = ScriptedDhcpd([
+        errors.OmapiConnectionRefused("198.18.1.1", 7911),
+        ("startup", "unknown-state"),
+        ("normal", "communications-interrupted"),
+        ("normal", "normal"),
+    ])
+    result = run_module(failover_info, monkeypatch, capsys, dhcpd,
+                        wait_for={"local_state": ["normal"], "partner_state": ["normal"]}, wait_timeout=5)
+    assert result["changed"] is False
+    assert (result["failover"]["local_state"], result["failover"]["partner_state"]) == ("normal", "normal")
+    assert result["states_seen"] == ["startup", "normal"]
+    assert dhcpd.reads == 4
+    assert dhcpd.writes == []
+
+
+def test_info_wait_for_any_of_several_states(monkeypatch, capsys):
+    fast_waits(monkeypatch)
+    dhcpd = ScriptedDhcpd([("recover", "partner-down"), ("recover-wait", "partner-down")])
+    result = run_module(failover_info, monkeypatch, capsys, dhcpd,
+                        wait_for={"local_state": ["recover-wait", "normal"]}, wait_timeout=5)
+    assert result["failover"]["local_state"] == "recover-wait"
+    assert result["states_seen"] == ["recover", "recover-wait"]
+
+
+def test_info_wait_for_updates_to_drain_and_startup_to_end(monkeypatch, capsys):
+    fast_waits(monkeypatch)
+    dhcpd = ScriptedDhcpd([("startup", "unknown-state"), ("recover", "normal"), ("recover-wait", "normal")])
+    result = run_module(failover_info, monkeypatch, capsys, dhcpd, wait_for={"local_state_not": ["startup", "recover"]},
+                        wait_timeout=5)
+    assert result["states_seen"] == ["startup", "recover", "recover-wait"]
+    draining = ScriptedDhcpd([("normal", "normal", 4), ("normal", "normal", 1), ("normal", "normal", 0)])
+    drained = run_module(failover_info, monkeypatch, capsys, draining, wait_for={"cur_unacked_updates": 0},
+                         wait_timeout=5)
+    assert drained["failover"]["cur_unacked_updates"] == 0
+    assert draining.reads == 3
+
+
+def test_info_wait_for_empty_waits_for_an_answer_only(monkeypatch, capsys):
+    fast_waits(monkeypatch)
+    refused = errors.OmapiConnectionRefused("198.18.1.1", 7911)
+    dhcpd = ScriptedDhcpd([refused, refused, ("startup", "unknown-state")])
+    result = run_module(failover_info, monkeypatch, capsys, dhcpd, wait_for={}, wait_timeout=5)
+    assert result["failover"]["local_state"] == "startup"
+    assert dhcpd.reads == 3
+
+
+def test_info_wait_for_timeout_fails_with_the_last_reading(monkeypatch, capsys):
+    fast_waits(monkeypatch)
+    dhcpd = ScriptedDhcpd([("recover-wait", "partner-down")])
+    result = run_module(failover_info, monkeypatch, capsys, dhcpd, wait_for={"local_state": ["normal"]},
+                        wait_timeout=0.1)
+    assert result["failed"]
+    assert result["msg"] == "local state normal not reached within 0.1 s; local states seen: recover-wait"
+    assert result["failover"]["local_state"] == "recover-wait"
+    assert result["states_seen"] == ["recover-wait"]
+
+
+def test_info_wait_for_timeout_while_dhcpd_is_down_says_why(monkeypatch, capsys):
+    fast_waits(monkeypatch)
+    dhcpd = ScriptedDhcpd([errors.OmapiConnectionRefused("198.18.1.1", 7911)])
+    result = run_module(failover_info, monkeypatch, capsys, dhcpd, wait_for={}, wait_timeout=0.05)
+    assert result["failed"]
+    assert result["msg"].startswith("an answer over OMAPI not reached within 0.05 s; local states seen: none")
+    assert "198.18.1.1:7911" in result["msg"]
+    assert result["failover"] is None
+
+
+def test_info_wait_for_does_not_wait_out_a_wrong_peer_name(monkeypatch, capsys):
+    fast_waits(monkeypatch)
+    dhcpd = ScriptedDhcpd([("normal", "normal")])
+    result = run_module(failover_info, monkeypatch, capsys, dhcpd, name="nope", wait_for={}, wait_timeout=30)
+    assert result["failed"]
+    assert "no failover-state object named 'nope'" in result["msg"]
+    assert dhcpd.reads == 1
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    ({"wait_timeout": 0}, "wait_timeout=0.0 is invalid"),
+    ({"wait_for": {"local_state": ["nomral"]}}, "value of local_state must be one or more of"),
+    ({"wait_for": {"bogus": 1}}, "Unsupported parameters"),
+    ({"wait_for": {"cur_unacked_updates": -1}}, "wait_for.cur_unacked_updates=-1 is invalid"),
+])
+def test_info_bad_wait_arguments(monkeypatch, capsys, args, message):
+    result = run_module(failover_info, monkeypatch, capsys, FakeDhcpd(), **args)
+    assert result["failed"]
+    assert message in result["msg"]
