@@ -105,13 +105,24 @@ def _rc_bool(result, true_rc=0, false_rc=1):
     return None
 
 
+def _lease_counts(result):
+    """(counts, error) from a registered lease_info result (skipped or absent: not counted)."""
+    if not isinstance(result, dict) or result.get('skipped') or _unreachable(result):
+        return None, None
+    if result.get('failed') or not isinstance(result.get('counts'), dict):
+        return None, str(result.get('msg') or 'lease file not read')
+    counts = dict(result['counts'])
+    counts['allocated_since'] = result.get('allocated_since') or 0
+    return counts, None
+
+
 def observe(raw):
     """One node's observation from what a playbook registered.
 
     ``raw`` keys: ``host``, ``role``, ``peer`` (strings), and the registered results, each
     optional: ``reach`` (ansible.builtin.ping), ``read`` (failover_info), ``pgrep``
     (``pgrep -x dhcpd``), ``icmp`` (``ping -c 1`` of the partner), ``port`` (wait_for on the
-    partner's failover port), ``leases`` (the lease counts dict, or ``{error: ...}``), ``record``
+    partner's failover port), ``leases`` (lease_info: its ``counts`` and ``allocated_since``), ``record``
     (ansible.builtin.slurp of the maintenance record; its content is JSON).
     """
     if not isinstance(raw, dict):
@@ -137,13 +148,7 @@ def observe(raw):
     if reachable and isinstance(port, dict) and not port.get('skipped'):
         # wait_for under failed_when: false: only a success carries state "started".
         partner_port = port.get('state') == 'started'
-    leases = raw.get('leases')
-    leases_error = None
-    if isinstance(leases, dict) and leases.get('error'):
-        leases_error = str(leases['error'])
-        leases = None
-    elif not isinstance(leases, dict):
-        leases = None
+    leases, leases_error = _lease_counts(raw.get('leases'))
     record = raw.get('record')
     maintenance = None
     if reachable and isinstance(record, dict) and record.get('content'):

@@ -151,7 +151,7 @@ def test_ranges():
             leases.summary("", ranges=[bad])
 
 
-# -- the awk program the module replaces (playbooks/tasks/lease_counts.yml) ---------------------
+# -- the awk program the module replaced (formerly playbooks/tasks/lease_counts.yml)---------------------
 
 
 def awk_counts(text, tmp_path, since="", own="free"):

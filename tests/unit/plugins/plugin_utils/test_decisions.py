@@ -396,18 +396,19 @@ def test_observe_a_healthy_node():
     record = base64.b64encode(json.dumps({"clean": True}).encode()).decode()
     obs = decisions.observe({
         "host": P, "role": "primary", "peer": S, "read": {"failover": failover}, "pgrep": {"rc": 0},
-        "icmp": {"rc": 1}, "port": {"state": "started"}, "leases": {"free": 3}, "record": {"content": record},
+        "icmp": {"rc": 1}, "port": {"state": "started"}, "record": {"content": record},
+        "leases": {"counts": {"free": 3}, "allocated_since": None},
     })
     assert sorted(obs) == sorted(decisions.OBSERVATION_KEYS)
     assert (obs["state"], obs["stos"], obs["unacked"], obs["omapi"], obs["error"]) == ("normal", 5, 0, True, None)
     assert (obs["dhcpd_running"], obs["partner_ping"], obs["partner_port"]) == (True, False, True)
-    assert obs["maintenance"] == {"clean": True} and obs["leases"] == {"free": 3}
+    assert obs["maintenance"] == {"clean": True} and obs["leases"] == {"free": 3, "allocated_since": 0}
 
 
 def test_observe_probes_that_prove_nothing_are_none():
     obs = decisions.observe({"host": S, "role": "secondary", "peer": P, "read": {"msg": "refused"},
                              "pgrep": {"rc": 2}, "icmp": {"rc": 127}, "port": {"skipped": True},
-                             "leases": {"error": "gone"}, "record": {"failed": True}})
+                             "leases": {"failed": True, "msg": "gone"}, "record": {"failed": True}})
     assert (obs["dhcpd_running"], obs["partner_ping"], obs["partner_port"]) == (None, None, None)
     assert (obs["omapi"], obs["error"], obs["leases"], obs["leases_error"]) == (False, "refused", None, "gone")
     assert obs["maintenance"] is None
