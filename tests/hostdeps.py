@@ -359,10 +359,10 @@ def lab_files(image, repo):
     alternatives = {}
     for line in listing.splitlines():
         if line.startswith("ALT "):
-            _, name, target = line.split(" ", 2)
+            name, target = line.split(" ", 2)[1:]
             alternatives[name] = target
             continue
-        name, _, path = line.partition(".list:")
+        name, path = line.split(".list:", 1)
         files.setdefault(path, name.split(":")[0])
     # A program such as awk is an alternative: the image runs the package of its target.
     for name, target in alternatives.items():
