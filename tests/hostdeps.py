@@ -206,8 +206,9 @@ def _command_words(line):
     """The first word of each simple command on one shell line."""
     code = _HEREDOC.sub(" ", line)
     code = re.sub(r"\$\(\(.*?\)\)", " ", code)  # arithmetic
-    # Single quotes hold data, never a command ("printf '...;\\n...'").
+    # Single quotes hold data, never a command ("printf '...;\\n...'"); nor do comments.
     code = re.sub(r"'[^']*'", "''", code)
+    code = re.sub(r"(^|\s)#.*$", "", code)
     for part in _SHELL_SPLIT.split(code):
         try:
             words = shlex.split(part, comments=True)

@@ -62,9 +62,10 @@ def test_the_check_names_a_program_whose_package_is_missing(listed):
 
 
 def test_the_scan_finds_commands_in_shell_and_python():
-    shell = "set -e\nfoo() { bar; }\nX=1 podman run x | grep y && $(ip link) ; echo 'a; nonexistent-x'\n"
+    shell = ("set -e\nfoo() { bar; }\nX=1 podman run x | grep y && $(ip link) ; echo 'a; nonexistent-x'\n"
+             "  # a comment, then install words\necho ${#x} # then rsync\n")
     assert {"podman", "grep", "ip"} <= hostdeps._shell_programs(shell)
-    assert "echo" not in hostdeps._shell_programs(shell)
+    assert not {"echo", "install", "rsync"} & hostdeps._shell_programs(shell)
     python = 'import subprocess\nQ = "qemu-system-x86_64"\nsubprocess.run(["ip", "netns"])\n_run(Q, "-m")\n'
     assert hostdeps._python_programs(python) >= {"ip"}
     for word in ("free", "kill"):
