@@ -5,6 +5,7 @@ role ships (dhcplab.configs renders every lab pair with it). The model comes fro
 ansible_collections.netboot.dhcp_failover.plugins.plugin_utils.pair.pair_model().
 """
 
+import functools
 from pathlib import Path
 
 import collection_path  # tests/, on sys.path wherever this package is importable
@@ -18,7 +19,9 @@ from ansible_collections.netboot.dhcp_failover.plugins.plugin_utils import pair 
 TEMPLATES = Path(__file__).resolve().parents[2] / "roles" / "dhcpd" / "templates"
 
 
+@functools.lru_cache(maxsize=None)
 def _environment():
+    # One per process: Jinja compiles each template once per environment.
     # Not HTML: autoescape would corrupt the quotes of dhcpd strings.
     env = jinja2.Environment(
         autoescape=False,  # noqa: S701
