@@ -6,15 +6,12 @@ import sys
 import time
 from pathlib import Path
 
-import yaml
-
 REPO = Path(__file__).resolve().parents[1]
 # The lab libraries of the system tests are reused, not copied.
 sys.path.insert(0, str(REPO / "tests"))
 
 from dhcplab import Lab, configs  # noqa: E402 - needs the sys.path entry above
 
-DEFAULTS_FILE = REPO / "roles" / "dhcpd" / "defaults" / "main.yml"
 # The settings the collection was compared against (the article it started from).
 SEED = {"max_response_delay": 30, "mclt": 1800}
 _STARTED = time.monotonic()
@@ -48,7 +45,7 @@ def percentile(values, fraction):
 
 def role_defaults():
     """The failover settings of roles/dhcpd/defaults/main.yml, in configs.failover_pair() terms."""
-    data = yaml.safe_load(DEFAULTS_FILE.read_text())
+    data = configs.role_defaults()
     return {
         "max_response_delay": int(data["dhcpd_max_response_delay"]),
         "mclt": int(data["dhcpd_mclt"]),
@@ -70,12 +67,9 @@ def pair_confs(settings, **kwargs):
 
 
 @contextlib.contextmanager
-def pair_lab(settings, *, per_node_global=None, **kwargs):
-    """A Lab with a NORMAL, balanced pair; per_node_global adds {name: text} to one node's config."""
+def pair_lab(settings, **kwargs):
+    """A Lab with a NORMAL, balanced pair (configs.failover_pair(); extra_global may be per node)."""
     primary, secondary = pair_confs(settings, **kwargs)
-    extra = per_node_global or {}
-    primary += extra.get("s1", "")
-    secondary += extra.get("s2", "")
     with Lab() as lab:
         pair = lab.start_pair(primary, secondary)
         pair.wait_normal(60)

@@ -109,7 +109,7 @@ def one_storm(scenario, count, env, run_index):
         maker = pair_lab(
             role_defaults(),
             extra_subnets=EXTRA_SUBNETS,
-            per_node_global={k: "next-server %s;\n" % v for k, v in nodes.items()},
+            extra_global={k: "next-server %s;" % v for k, v in nodes.items()},
         )
     with maker as built:
         lab = built[0]

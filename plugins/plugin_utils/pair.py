@@ -44,6 +44,12 @@ Model schema (every value already checked; text values are already in dhcpd synt
         filename: '"ipxe.efi"'         # dhcpd text (quoted) or null
         pools: [{failover: true, ranges: ["198.18.10.100 198.18.10.199"]}]
         reservations: [{name: pxe-01, mac: "52:54:00:12:34:56", ip: 198.18.10.20}]
+        shared_network: null           # or a name: subnets on one wire (dhcpd_subnets[].shared_network)
+    shared_networks: []                # the subnets' shared_network names, in order of first use
+
+Subnets with the same ``shared_network`` name are rendered together in one
+``shared-network "NAME" { }`` block: several IPv4 subnets on one wire (one broadcast domain), so a
+client can get an address from any of their pools. The name is checked like the peer name.
 
 ``node_view(model, host)`` adds the keys of one node at the top level (host, role, address,
 failover_port, peer_host, peer_address, peer_failover_port, omapi_port, omapi_key_name,
@@ -71,6 +77,8 @@ except ImportError:  # subnet_checks.require_netaddr() reports it
     netaddr = None
 
 PEER_NAME = re.compile(r'^[A-Za-z0-9_.-]{1,64}$')
+# Written in quotes like the peer name: dhcpd takes any quoted string, this keeps it readable.
+SHARED_NETWORK = PEER_NAME
 KEY_NAME = re.compile(r'^[A-Za-z0-9_-]{1,64}$')
 # Linux interface names: at most 15 bytes, no "/", no white space; ":" and "@" refused as well
 # since dhcpd's INTERFACESv4 list is split on blanks and aliases are not interfaces.
@@ -495,7 +503,17 @@ class _Checker:
                 self.error(path + '.filename', subnet['filename'], str(exc))
         model['pools'] = self.pools(path, subnet)
         model['reservations'] = self.reservations(subnet)
+        model['shared_network'] = self.shared_network(path + '.shared_network', subnet.get('shared_network'))
         return model
+
+    def shared_network(self, path, name):
+        if name in (None, ''):
+            return None
+        if not isinstance(name, str) or not SHARED_NETWORK.fullmatch(name):
+            self.error(path, name, 'is invalid: expected 1 to 64 letters, digits, "_", "." or "-" (the name of '
+                       'the shared-network block holding every subnet on the same wire), or null')
+            return None
+        return name
 
     def pools(self, path, subnet):
         out = []
@@ -532,6 +550,14 @@ class _Checker:
             self.error(path, value, 'is refused: dhcpd does not allow dynamic BOOTP in a failover pool '
                        '("range dynamic-bootp" with a failover peer is an error), and a pool without '
                        'failover would be leased by both peers; give BOOTP clients reservations instead')
+
+
+def _first_uses(names):
+    out = []
+    for name in names:
+        if name is not None and name not in out:
+            out.append(name)
+    return out
 
 
 def pair_model(group, settings, nodes):
@@ -577,6 +603,7 @@ def pair_model(group, settings, nodes):
         'interfaces': interfaces,
         'options': options,
         'subnets': subnets,
+        'shared_networks': _first_uses(subnet['shared_network'] for subnet in subnets),
         'nodes': {},
     }
     for host in members:

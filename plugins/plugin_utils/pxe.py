@@ -166,24 +166,38 @@ def _checksum(check, path, value):
     return None
 
 
-def _images(check, value):
+def _named_items(check, variable, value, keys, *, shape, why_unique):
+    """Check the list ``variable`` of dicts with a unique name; yield each dict item's checked parts.
+
+    Yields ``(path, item, name, errors_before)``: name is None when invalid, and errors_before is
+    the error count before the name checks, so a caller can tell whether any later check failed.
+    ``shape`` says what an item holds, ``why_unique`` why two items may not share a name.
+    """
     if not _is_list(value):
-        check.error('pxe_images', value, 'expected a list of dicts with name, url or src, and checksum')
-        return []
-    images = []
+        check.error(variable, value, 'expected a list of dicts with %s' % shape)
+        return
     seen = {}
     for index, item in enumerate(value):
-        path = 'pxe_images[%d]' % index
+        path = '%s[%d]' % (variable, index)
         if not isinstance(item, dict):
-            check.error(path, item, 'expected a dict with name, url or src, and checksum')
+            check.error(path, item, 'expected a dict with %s' % shape)
             continue
-        check.unknown_keys(path, item, IMAGE_KEYS)
+        check.unknown_keys(path, item, keys)
+        errors_before = len(check.errors)
         name = check.name(path + '.name', item.get('name'))
         if name is not None:
             if name in seen:
-                check.errors.append('%s.name=%s is invalid: pxe_images[%d] has the same name (each is a file '
-                                    'under images/)' % (path, _show(name), seen[name]))
+                check.errors.append('%s.name=%s is invalid: %s[%d] has the same name (%s)'
+                                    % (path, _show(name), variable, seen[name], why_unique))
             seen.setdefault(name, index)
+        yield path, item, name, errors_before
+
+
+def _images(check, value):
+    images = []
+    for path, item, name, _errors_before in _named_items(check, 'pxe_images', value, IMAGE_KEYS,
+                                                         shape='name, url or src, and checksum',
+                                                         why_unique='each is a file under images/'):
         has_url, has_src = 'url' in item, 'src' in item
         url = src = None
         if has_url == has_src:
@@ -205,26 +219,11 @@ def _images(check, value):
 
 
 def _entries(check, value, image_names):
-    if not _is_list(value):
-        check.error('pxe_entries', value, 'expected a list of dicts with name, kernel, and optionally title, '
-                                          'initrd and cmdline')
-        return []
     entries = []
-    seen = {}
     known_images = 'the name of one of pxe_images %s' % _show(image_names)
-    for index, item in enumerate(value):
-        path = 'pxe_entries[%d]' % index
-        if not isinstance(item, dict):
-            check.error(path, item, 'expected a dict with name, kernel, and optionally title, initrd and cmdline')
-            continue
-        check.unknown_keys(path, item, ENTRY_KEYS)
-        errors_before = len(check.errors)
-        name = check.name(path + '.name', item.get('name'))
-        if name is not None:
-            if name in seen:
-                check.errors.append('%s.name=%s is invalid: pxe_entries[%d] has the same name (menus address '
-                                    'entries by name)' % (path, _show(name), seen[name]))
-            seen.setdefault(name, index)
+    for path, item, name, errors_before in _named_items(check, 'pxe_entries', value, ENTRY_KEYS,
+                                                        shape='name, kernel, and optionally title, initrd and cmdline',
+                                                        why_unique='menus address entries by name'):
         title = item.get('title')
         title = name if title is None else check.text(path + '.title', title, TEXT, TEXT_RULE)
         kernel = item.get('kernel')

@@ -35,11 +35,17 @@ Things worth knowing when writing tests:
 * dhcpd holds every offered address for 120 s (hard-coded in
   ``server/dhcp.c``) and answers nothing once a peer's half of the pool is
   used up.  Tests with more distinct clients than the pool holds pass
-  ``extra_subnets=1..7`` (shared-network with 198.18.101-107.0/24 pools)
+  ``extra_subnets=1..7`` (198.18.101-107.0/24 pools in the lab's shared network)
   or a wider ``pool=``.
-* Generated configs set ``ping-check false;`` (otherwise every first offer
-  of an address waits 1 s for an echo nobody answers); a later
-  ``ping-check true;`` in ``extra_global`` overrides it.
+* Pair configs are the dhcpd role's template rendered from a pair model
+  (``configs.failover_pair()``, errors name the role's variables);
+  ``extra_global`` is the role's ``dhcpd_extra_config``, the same text for
+  both peers or ``{"s1": ..., "s2": ...}``.  The lab's settings turn
+  ``dhcpd_ping_check`` off (otherwise every first offer of an address waits
+  1 s for an echo nobody answers) and ``dhcpd_server_id_check`` off unless
+  ``server_id_check=True``.
+* The OMAPI key of a pair (random unless ``omapi_key`` is given) is in a
+  root-only file the configs include, removed when the process exits.
 * Right after NORMAL a fresh secondary has no BACKUP leases yet, so the
   primary answers the secondary's clients too; wait with
   ``pair.wait_balanced()`` before checking load balancing.

@@ -9,6 +9,7 @@ import socket
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -347,8 +348,9 @@ HBA_SPLIT_128 = ":".join(["ff"] * 16 + ["00"] * 16)
         {"split": 256},
         {"split": None, "hba": HBA_SPLIT_128},
         {"auto_partner_down": 60, "omapi_key": "c2VjcmV0", "omapi_port": 7912},
-        {"extra_subnets": 7, "extra_pool": "default-lease-time 60;", "extra_global": "server-id-check true;"},
+        {"extra_subnets": 7, "extra_global": "log-facility local7;", "server_id_check": True},
         {"peer_name": "other-peer", "pool": ("198.18.100.10", "198.18.100.20")},
+        {"extra_global": {"s1": "next-server 198.18.100.1;", "s2": "next-server 198.18.100.2;"}},
     ],
 )
 def test_generated_configs_pass_dhcpd_check(tmp_path, kwargs):
@@ -362,18 +364,35 @@ def test_generated_configs_pass_dhcpd_check(tmp_path, kwargs):
         has_split = re.search(r"^\s*(split|hba|mclt) ", text, re.MULTILINE) is not None
         assert has_split == (role == "primary")
         assert "load balance max seconds 3;" in text
+        # The role's template, not a second renderer.
+        assert "Rendered from the pair model (dhcpd_pair_info)" in text
+
+
+def test_pair_configs_keep_the_secret_in_a_private_file():
+    secret = base64.b64encode(os.urandom(16)).decode()
+    texts = configs.failover_pair(omapi_key=secret)
+    key_files = {re.search(r'^include "([^"]+)";$', text, re.MULTILINE).group(1) for text in texts}
+    assert len(key_files) == 1  # both peers use one key, as the role's pair does
+    key_file = key_files.pop()
+    assert all(secret not in text for text in texts)
+    assert 'secret "%s";' % secret in Path(key_file).read_text()
+    for path in (key_file, os.path.dirname(key_file)):
+        assert os.stat(path).st_mode & 0o077 == 0, path
 
 
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"split": 128, "hba": HBA_SPLIT_128}, r"split=128 and hba=.* pass exactly one"),
-        ({"split": None}, r"split=None and hba=None"),
-        ({"split": 257}, r"split=257 is invalid: expected an integer 0\.\.256"),
-        ({"split": None, "hba": "ff:00"}, r"hba='ff:00' is invalid: expected 32 colon-separated hex bytes"),
-        ({"mclt": 0}, r"mclt=0 is invalid"),
-        ({"lb_max_secs": "3"}, r"lb_max_secs='3' is invalid"),
-        ({"peer_name": 'a"b'}, r"peer_name='a\"b' is invalid"),
+        ({"split": 128, "hba": HBA_SPLIT_128}, r"dhcpd_split=128, dhcpd_hba=.*: expected at most one of dhcpd_split"),
+        ({"split": 257}, r"dhcpd_split=257 is invalid: .*an integer from 0 to 256"),
+        ({"split": None, "hba": "ff:00"}, r'dhcpd_hba="ff:00" is invalid'),
+        ({"mclt": 0}, r"dhcpd_mclt=0 is invalid"),
+        ({"lb_max_secs": 0}, r"dhcpd_load_balance_max_seconds=0 is invalid"),
+        ({"peer_name": 'a"b'}, r'dhcpd_failover_peer_name="a\\"b" is invalid'),
+        (
+            {"pool": ("198.18.100.1", "198.18.100.20")},
+            r"s1: dhcp_failover_address: '198\.18\.100\.1' is inside the dynamic range dhcpd_subnets\[0\]",
+        ),
         ({"extra_subnets": 8}, r"extra_subnets=8 is invalid: expected an integer 0\.\.7"),
     ],
 )

@@ -28,9 +28,6 @@ SERVERS = {"s1": configs.PRIMARY_ADDRESS, "s2": configs.SECONDARY_ADDRESS}
 BIOS_MAC = "52:54:00:00:00:02"
 UEFI_MAC = "52:54:00:00:00:01"
 MARKER_RE = artifacts.MARKER_RE
-# Mirrors the dhcpd role: without it both peers ACK a broadcast REQUEST, and "the server
-# that gave the lease" would be two servers.
-SERVER_ID_CHECK = "server-id-check true;"
 # iPXE counts the DISCOVER's secs field from its own start: under TCG its first DISCOVER says
 # 4 s (measured), above the usual 3, and then BOTH peers offer. PXE pairs want a higher limit.
 LB_MAX_SECS = 15
@@ -78,12 +75,12 @@ class PxePair:
 
     def __init__(self, lab, trees, watch_macs, tftpd):
         self.lab = lab
-        primary = configs.failover_pair(lb_max_secs=LB_MAX_SECS, extra_global=SERVER_ID_CHECK + "\n" + trees["s1"][1])[
-            0
-        ]
-        secondary = configs.failover_pair(
-            lb_max_secs=LB_MAX_SECS, extra_global=SERVER_ID_CHECK + "\n" + trees["s2"][1]
-        )[1]
+        # Each node's PXE class is its own dhcpd_extra_config, as the pxe role hands it to dhcpd.
+        # server_id_check as the role ships it: without it both peers ACK a broadcast REQUEST,
+        # and "the server that gave the lease" would be two servers.
+        primary, secondary = configs.failover_pair(
+            lb_max_secs=LB_MAX_SECS, server_id_check=True, extra_global={name: trees[name][1] for name in SERVERS}
+        )
         self.pair = lab.start_pair(primary, secondary).wait_normal()
         self.pair.wait_balanced()
         self.boot = {}

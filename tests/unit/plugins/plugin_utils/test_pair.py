@@ -31,6 +31,8 @@ SUBNETS = [
     },
     {"network": "198.18.12.0/23", "pools": [{"range": "198.18.12.10 198.18.13.200"}]},
 ]
+SHARED_EXTRA = {"network": "198.18.14.0/24", "shared_network": "wire-1",
+                "pools": [{"range": "198.18.14.10 198.18.14.20"}]}
 
 
 def settings(**changes):
@@ -344,12 +346,16 @@ def render(model, host, key_file="/etc/dhcp/dhcpd-omapi.key"):
 
 
 def rich_model():
-    model, errors = build(settings(
+    values = settings(
         dhcpd_hba=":".join(["ff"] * 16 + ["00"] * 15 + ["1"]), dhcpd_auto_partner_down=3600,
         dhcpd_global_options={"domain-name": "lab.example", "domain-search": ["lab.example", "example.net"],
                               "ntp-servers": ["198.18.250.2"], "ip-forwarding": False, "interface-mtu": 1500,
                               "root-path": 'srv "root"', "host-name": "pxe"},
-    ))
+    )
+    # The /23 shares its wire with one more subnet, so dhcpd -t below also judges a shared-network.
+    values["dhcpd_subnets"][1]["shared_network"] = "wire-1"
+    values["dhcpd_subnets"].append(copy.deepcopy(SHARED_EXTRA))
+    model, errors = build(values)
     assert errors == []
     return model
 
@@ -423,3 +429,42 @@ def test_a_group_name_unfit_as_peer_name_says_where_it_came_from():
     assert errors == ['dhcpd_failover_peer_name="dhcp pair" is invalid (empty, so the pair group name is used: '
                       'set dhcpd_failover_peer_name): expected 1 to 64 letters, digits, "_", "." or "-" (it is '
                       'written in quotes and comments of dhcpd.conf)']
+
+
+# --- shared networks ---------------------------------------------------------------------------
+
+
+def shared_settings(first="wire-1", second="wire-1"):
+    values = settings()
+    values["dhcpd_subnets"][1]["shared_network"] = first
+    values["dhcpd_subnets"].append(dict(SHARED_EXTRA, shared_network=second))
+    return values
+
+
+def test_shared_network_names_are_model_data():
+    model, errors = build(shared_settings("wire-2", "wire-1"))
+    assert errors == []
+    assert [subnet["shared_network"] for subnet in model["subnets"]] == [None, "wire-2", "wire-1"]
+    assert model["shared_networks"] == ["wire-2", "wire-1"]
+    assert build()[0]["shared_networks"] == []
+
+
+@pytest.mark.parametrize("name", ["wire 1", 'wire"', "wire\n", "x" * 65, 7, ["wire-1"]])
+def test_bad_shared_network_name_is_refused(name):
+    error = only_error(shared_settings(second=name))
+    assert error.startswith("dhcpd_subnets[2].shared_network=%s is invalid: expected 1 to 64 letters" % pair.show(name))
+
+
+def test_subnets_of_one_shared_network_render_in_one_block():
+    text = render(build(shared_settings())[0], "nblab-dhcp1")
+    assert text.count("shared-network") == 1
+    head, _sep, block = text.partition('shared-network "wire-1" {\n')
+    block = block.split("\n}\n", 1)[0]
+    # Indented inside the block; the subnet without a name stays outside it.
+    assert re.findall(r"^  subnet (\S+) ", block, re.MULTILINE) == ["198.18.12.0", "198.18.14.0"]
+    assert re.findall(r"^subnet (\S+) ", head, re.MULTILINE) == ["198.18.10.0"]
+    assert "198.18.10.0" not in block
+
+
+def test_no_shared_network_block_without_names():
+    assert "shared-network" not in render(build()[0], "nblab-dhcp1")
