@@ -24,6 +24,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import argparse
+import contextlib
 import json
 import os
 import subprocess
@@ -48,22 +49,26 @@ METRICS = (
     ('local_state', 'gauge', '1 for the current failover state of this node, 0 for every other state.'),
     ('partner_state', 'gauge', '1 for the failover state this node last heard from its partner, 0 for the others.'),
     ('local_state_change_timestamp_seconds', 'gauge', 'When this node entered its failover state (stos), Unix time.'),
-    ('partner_state_change_timestamp_seconds', 'gauge', 'When the partner entered its failover state (stos), Unix time.'),
+    ('partner_state_change_timestamp_seconds', 'gauge',
+     'When the partner entered its failover state (stos), Unix time.'),
     ('mclt_seconds', 'gauge', 'Maximum client lead time of the pair.'),
     ('split', 'gauge', 'Hash buckets (0-256) of the load-balancing hba served by the primary.'),
     ('unacked_updates', 'gauge', 'Binding updates sent to the partner and not acknowledged yet (cur-unacked-updates).'),
     ('max_unacked_updates', 'gauge', 'The configured limit of unacknowledged updates (max-unacked-updates).'),
     ('partner_down_usable_timestamp_seconds', 'gauge',
      'In partner-down only: when the partner\'s free addresses become usable here (stos + MCLT), Unix time.'),
-    ('clock_skew_seconds', 'gauge', 'Clock offset to the peer\'s chronyd (chronyc sources); dhcpd assumes it is small.'),
+    ('clock_skew_seconds', 'gauge',
+     'Clock offset to the peer\'s chronyd (chronyc sources); dhcpd assumes it is small.'),
     ('max_clock_skew_seconds', 'gauge', 'The largest clock offset the deployment accepts (dhcpd_max_clock_skew).'),
     ('pool_addresses', 'gauge', 'Addresses of a failover pool per binding state, as this node\'s lease file has them.'),
     ('pool_size_addresses', 'gauge', 'Addresses in a failover pool (all its ranges).'),
     ('pool_free_addresses', 'gauge',
-     'Free addresses of a pool that each side may hand out on its own: owner="self" this node, owner="partner" its peer.'),
+     'Free addresses of a pool that each side may hand out on its own: owner="self" this node, '
+     'owner="partner" its peer.'),
     ('lease_file_size_bytes', 'gauge', 'Size of the lease file.'),
     ('lease_file_modified_timestamp_seconds', 'gauge', 'Last write of the lease file, Unix time.'),
-    ('scrape_errors', 'gauge', '1 if reading this source failed in the last scrape (source="omapi", "lease_file", "chrony").'),
+    ('scrape_errors', 'gauge',
+     '1 if reading this source failed in the last scrape (source="omapi", "lease_file", "chrony").'),
     ('scrape_duration_seconds', 'gauge', 'Wall time the last scrape took.'),
     ('scrape_timestamp_seconds', 'gauge', 'When the last scrape ended, Unix time.'),
     ('scrape_interval_seconds', 'gauge', 'How often the exporter runs (dhcpd_metrics_interval).'),
@@ -136,6 +141,37 @@ def _sample(name, labels, value):
     return '%s%s %s' % (PREFIX, name, _number(value))
 
 
+def _failover_samples(out, failover):
+    for side in ('local', 'partner'):
+        current = failover[side + '_state']
+        for number in sorted(objects.STATES):
+            state = objects.STATES[number]
+            out[side + '_state'].append(((('state', state),), state == current))
+        # stos 0: dhcpd has not changed state since it started with this lease file.
+        if failover[side + '_stos_epoch']:
+            out[side + '_state_change_timestamp_seconds'].append(((), failover[side + '_stos_epoch']))
+    out['mclt_seconds'].append(((), failover['mclt']))
+    if failover.get('split') is not None:
+        out['split'].append(((), failover['split']))
+    out['unacked_updates'].append(((), failover['cur_unacked_updates']))
+    out['max_unacked_updates'].append(((), failover['max_unacked_updates']))
+    if failover['local_state'] == 'partner-down' and failover['local_stos_epoch']:
+        out['partner_down_usable_timestamp_seconds'].append(
+            ((), failover['local_stos_epoch'] + failover['mclt']))
+
+def _pool_samples(out, pools, role):
+    own = leases.OWN_STATE.get(role)
+    theirs = leases.OWN_STATE.get('secondary' if role == 'primary' else 'primary')
+    for pool in pools:
+        label = ('pool', pool['pool'])
+        for state in POOL_STATES:
+            out['pool_addresses'].append(((label, ('state', state)), pool['counts'].get(state, 0)))
+        out['pool_size_addresses'].append(((label,), pool['size']))
+        if own is not None:
+            out['pool_free_addresses'].append(((label, ('owner', 'self')), pool['counts'].get(own, 0)))
+            out['pool_free_addresses'].append(((label, ('owner', 'partner')), pool['counts'].get(theirs, 0)))
+
+
 def samples(observation):
     """{metric name without prefix: [(labels, value), ...]} of an observation (see observe())."""
     out = dict((name, []) for name, _type, _help in METRICS)
@@ -145,36 +181,12 @@ def samples(observation):
     out['process_up'].append(((), bool(observation.get('process_up'))))
     out['omapi_up'].append(((), failover is not None))
     if failover is not None:
-        for side in ('local', 'partner'):
-            current = failover[side + '_state']
-            for number in sorted(objects.STATES):
-                state = objects.STATES[number]
-                out[side + '_state'].append(((('state', state),), state == current))
-            # stos 0: dhcpd has not changed state since it started with this lease file.
-            if failover[side + '_stos_epoch']:
-                out[side + '_state_change_timestamp_seconds'].append(((), failover[side + '_stos_epoch']))
-        out['mclt_seconds'].append(((), failover['mclt']))
-        if failover.get('split') is not None:
-            out['split'].append(((), failover['split']))
-        out['unacked_updates'].append(((), failover['cur_unacked_updates']))
-        out['max_unacked_updates'].append(((), failover['max_unacked_updates']))
-        if failover['local_state'] == 'partner-down' and failover['local_stos_epoch']:
-            out['partner_down_usable_timestamp_seconds'].append(
-                ((), failover['local_stos_epoch'] + failover['mclt']))
+        _failover_samples(out, failover)
     if observation.get('clock_skew') is not None:
         out['clock_skew_seconds'].append(((), observation['clock_skew']))
     if observation.get('max_clock_skew') is not None:
         out['max_clock_skew_seconds'].append(((), observation['max_clock_skew']))
-    own = leases.OWN_STATE.get(role)
-    theirs = leases.OWN_STATE.get('secondary' if role == 'primary' else 'primary')
-    for pool in observation.get('pools') or []:
-        label = ('pool', pool['pool'])
-        for state in POOL_STATES:
-            out['pool_addresses'].append(((label, ('state', state)), pool['counts'].get(state, 0)))
-        out['pool_size_addresses'].append(((label,), pool['size']))
-        if own is not None:
-            out['pool_free_addresses'].append(((label, ('owner', 'self')), pool['counts'].get(own, 0)))
-            out['pool_free_addresses'].append(((label, ('owner', 'partner')), pool['counts'].get(theirs, 0)))
+    _pool_samples(out, observation.get('pools') or [], role)
     lease_file = observation.get('lease_file')
     if lease_file is not None:
         out['lease_file_size_bytes'].append(((), lease_file['size']))
@@ -316,10 +328,8 @@ def write_atomic(path, text):
         os.chmod(temporary, 0o644)
         os.rename(temporary, path)
     except BaseException:
-        try:
+        with contextlib.suppress(OSError):
             os.unlink(temporary)
-        except OSError:
-            pass
         raise
 
 
