@@ -60,7 +60,7 @@ def installed(tmp_path):
         role_vars = yaml.safe_load(handle)
     libdir = tmp_path / "lib"
     target = libdir / "ansible_collections" / "netboot" / "dhcp_failover" / "plugins" / "module_utils"
-    for name in role_vars["__dhcpd_metrics_module_utils"]:
+    for name in role_vars["__metrics_module_utils"]:
         (target / name).parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(os.path.join(REPO, "plugins", "module_utils", name), target / name)
     # A Python program, not HTML: escaping would break it (Ansible renders it the same way).
@@ -70,7 +70,7 @@ def installed(tmp_path):
     env.filters["to_json"] = json.dumps
     launcher = tmp_path / "dhcpd-failover-metrics"
     launcher.write_text(env.get_template("dhcpd-failover-metrics.j2").render(
-        ansible_managed="test", __dhcpd_metrics_libdir=str(libdir)))
+        ansible_managed="test", __metrics_libdir=str(libdir)))
     launcher.chmod(0o755)
     return launcher
 

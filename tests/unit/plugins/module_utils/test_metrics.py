@@ -215,7 +215,7 @@ def test_the_role_copies_exactly_the_import_closure_of_the_exporter():
             closure.add(os.path.join(os.path.dirname(name), '__init__.py'))
         todo.extend(imports_of(os.path.join(REPO, 'plugins', 'module_utils', name)))
     with open(os.path.join(REPO, 'roles', 'metrics', 'vars', 'main.yml'), encoding='utf-8') as handle:
-        shipped = yaml.safe_load(handle)['__dhcpd_metrics_module_utils']
+        shipped = yaml.safe_load(handle)['__metrics_module_utils']
     assert sorted(shipped) == sorted(closure)
 
 

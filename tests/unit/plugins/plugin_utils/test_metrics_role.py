@@ -16,7 +16,7 @@ ROOT = Path(__file__).resolve().parents[4]
 DHCPD_DEFAULTS = yaml.safe_load((ROOT / "roles/dhcpd/defaults/main.yml").read_text())
 DEFAULTS = yaml.safe_load((ROOT / "roles/metrics/defaults/main.yml").read_text())
 VARS = yaml.safe_load((ROOT / "roles/metrics/vars/main.yml").read_text())
-DIRS = VARS["__dhcpd_metrics_node_exporter_textfile_dirs"]
+DIRS = VARS["__metrics_node_exporter_textfile_dirs"]
 SUBNETS = [
     {"network": "198.18.10.0/24",
      "pools": [{"range": ["198.18.10.100 198.18.10.149", "198.18.10.150  198.18.10.199"]}]},
