@@ -159,6 +159,7 @@ def _failover_samples(out, failover):
         out['partner_down_usable_timestamp_seconds'].append(
             ((), failover['local_stos_epoch'] + failover['mclt']))
 
+
 def _pool_samples(out, pools, role):
     own = leases.OWN_STATE.get(role)
     theirs = leases.OWN_STATE.get('secondary' if role == 'primary' else 'primary')
@@ -333,9 +334,15 @@ def write_atomic(path, text):
         raise
 
 
+def _complain(message):
+    # The journal of the systemd unit keeps it.
+    sys.stderr.write('dhcpd-failover-metrics: %s\n' % message)
+
+
 def main(argv=None):
-    parser = argparse.ArgumentParser(description='Write dhcpd failover metrics for the node exporter textfile '
-                                                 'collector (netboot.dhcp_failover).')
+    parser = argparse.ArgumentParser(
+        prog='dhcpd-failover-metrics',
+        description='Write dhcpd failover metrics for the node exporter textfile collector (netboot.dhcp_failover).')
     parser.add_argument('--config', default='/etc/netboot-dhcp-failover/metrics.json',
                         help='JSON configuration written by the role netboot.dhcp_failover.metrics')
     parser.add_argument('--output', help='the .prom file to write (default: "output" of the configuration); '
@@ -344,10 +351,9 @@ def main(argv=None):
     try:
         config = load_config(args.config)
     except ConfigError as exc:
-        print('dhcpd-failover-metrics: %s' % exc, file=sys.stderr)
+        _complain(exc)
         return 2
-    observation = observe(config, log=lambda message: print('dhcpd-failover-metrics: %s' % message,
-                                                            file=sys.stderr))
+    observation = observe(config, log=_complain)
     text = render(observation)
     output = args.output or config['output']
     if output == '-':

@@ -2,8 +2,8 @@
 
 The program runs as the role installs it: the launcher rendered from
 roles/metrics/templates/dhcpd-failover-metrics.j2, the module_utils files listed in
-roles/metrics/vars/main.yml copied in their ansible_collections layout, Debian's /usr/bin/python3
-with -I (nothing from the venv). What it wrote is compared with what OMAPI and the lease file say
+roles/metrics/vars/main.yml copied in their ansible_collections layout; the launcher runs them with
+Debian's /usr/bin/python3 -I (nothing from the venv). What it wrote is compared with what OMAPI and the lease file say
 right after, read with the collection's client and parser in this process.
 """
 
@@ -11,6 +11,7 @@ import base64
 import json
 import os
 import re
+import shlex
 import shutil
 import subprocess
 import time
@@ -67,7 +68,7 @@ def installed(tmp_path):
     loader = jinja2.FileSystemLoader(os.path.join(ROLE, "templates"))
     env = jinja2.Environment(loader=loader, autoescape=False)  # noqa: S701
     env.filters["comment"] = lambda text: "# " + text
-    env.filters["to_json"] = json.dumps
+    env.filters["quote"] = shlex.quote
     launcher = tmp_path / "dhcpd-failover-metrics"
     launcher.write_text(env.get_template("dhcpd-failover-metrics.j2").render(
         ansible_managed="test", __metrics_libdir=str(libdir)))
@@ -89,8 +90,8 @@ class Exporter:
                        "pools": [[POOL]], "interval": 15, "max_clock_skew": 5, "timeout": 3}, handle)
 
     def run(self):
-        """Run the program once (Debian's python3, isolated); returns (parsed metrics, text, stderr)."""
-        answer = subprocess.run(["/usr/bin/python3", "-I", str(self.launcher), "--config", str(self.config)],
+        """Run the program once as the timer does; returns (parsed metrics, text, stderr)."""
+        answer = subprocess.run([str(self.launcher), "--config", str(self.config)],
                                 capture_output=True, text=True, timeout=30, check=False, env={"PATH": "/usr/bin:/bin"})
         assert answer.returncode == 0, answer.stderr
         text = self.output.read_text()
