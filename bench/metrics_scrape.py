@@ -30,7 +30,7 @@ import yaml
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ROLE = os.path.join(REPO, "roles", "metrics")
 FIRST = ipaddress.IPv4Address("198.18.0.10")
-STATES = ("free", "backup", "active", "active", "expired", "released", "free", "backup")
+STATES = "free backup active active expired released free backup".split()
 
 
 def lease_file(path, count, copies):

@@ -23,7 +23,7 @@ PAIR = {
 def run_site(tmp_path, **group_vars):
     hosts = {
         name: {"ansible_host": "198.18.99.250", "ansible_connection": "ssh", "ansible_ssh_timeout": 2,
-               "ansible_python_interpreter": "/usr/bin/python3", "dhcp_failover_address": address,
+               "ansible_python_interpreter": sys.executable, "dhcp_failover_address": address,
                "dhcpd_failover_port": 647}
         for name, address in (("node1", "198.18.100.1"), ("node2", "198.18.100.2"))
     }
