@@ -89,13 +89,17 @@ class Exporter:
                        "lease_file": server.lease_file, "pid_file": server.pid_file, "output": str(self.output),
                        "pools": [[POOL]], "interval": 15, "max_clock_skew": 5, "timeout": 3}, handle)
 
+    seen = set()  # metric names of every file written in this test
+
     def run(self):
         """Run the program once as the timer does; returns (parsed metrics, text, stderr)."""
         answer = subprocess.run([str(self.launcher), "--config", str(self.config)],
                                 capture_output=True, text=True, timeout=30, check=False, env={"PATH": "/usr/bin:/bin"})
         assert answer.returncode == 0, answer.stderr
         text = self.output.read_text()
-        return parse(text), text, answer.stderr
+        parsed = parse(text)
+        Exporter.seen |= {metrics.PREFIX + name for name, _labels in parsed}
+        return parsed, text, answer.stderr
 
 
 def omapi(server, secret):
@@ -201,3 +205,12 @@ def test_exporter_on_a_real_pair_normal_clients_partner_down_and_dhcpd_down(dhcp
     assert "omapi: OMAPI connection to %s" % pair.secondary.address in stderr
     assert get(parsed, "pool_free_addresses", pool=POOL_LABEL, owner="self") == \
         stable_lease_counts(pair.secondary).get("backup", 0)
+
+    # Every metric the dashboard and the alerts query was written by the real exporter at some
+    # point of this test, except the clock skew: the namespaces lab runs no chronyd.
+    with open(os.path.join(REPO, "roles", "metrics", "files", "dhcpd-failover-dashboard.json"),
+              encoding="utf-8") as handle:
+        queried = set(re.findall(r"\b(dhcpd_failover_[a-z_]+)\b", handle.read()))
+    with open(os.path.join(ROLE, "files", "dhcpd-failover-alerts.yml"), encoding="utf-8") as handle:
+        queried |= set(re.findall(r"\b(dhcpd_failover_[a-z_]+)\b", handle.read()))
+    assert queried - Exporter.seen == {"dhcpd_failover_clock_skew_seconds"}
