@@ -1,0 +1,363 @@
+# -*- coding: utf-8 -*-
+# Copyright: netboot.dhcp_failover contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The metrics exporter of a dhcpd failover node, for the node exporter's textfile collector.
+
+Run on the node by a systemd timer (role netboot.dhcp_failover.metrics) with Debian's python3 and
+nothing else: it reuses the collection's OMAPI client (``omapi/``) and lease parser
+(``leases.py``), which the role copies next to this file in their ``ansible_collections`` layout.
+
+Two halves:
+
+* ``observe(config)`` reads the node once: dhcpd's pid file, the failover-state object over OMAPI,
+  the lease file, and the clock offset to the peer from ``chronyc`` (OMAPI's ``skew`` is always
+  0). A failed read is part of the observation, never an exception: a node whose OMAPI does not
+  answer must still produce a file that says so.
+* ``render(observation)`` turns that plain dict into Prometheus text format; pure, unit tested.
+
+``METRICS`` is the one list of names, types and help texts (the README lists the same names, and
+a unit test holds the two together).
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import argparse
+import contextlib
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
+from ansible_collections.netboot.dhcp_failover.plugins.module_utils import leases
+from ansible_collections.netboot.dhcp_failover.plugins.module_utils.omapi import objects
+from ansible_collections.netboot.dhcp_failover.plugins.module_utils.omapi.errors import OmapiError
+from ansible_collections.netboot.dhcp_failover.plugins.module_utils.omapi.protocol import Connection, HmacMd5Key
+
+PREFIX = 'dhcpd_failover_'
+
+# (name without prefix, type, help). Timestamps rather than "seconds since": the file is written
+# every interval and read later, so an age would already be stale when Prometheus reads it
+# (time() - metric gives the age at query time).
+METRICS = (
+    ('info', 'gauge', 'Always 1; the failover peer name and this node\'s role (from OMAPI, else the configuration).'),
+    ('process_up', 'gauge', '1 if the dhcpd process of the pid file runs.'),
+    ('omapi_up', 'gauge', '1 if the failover-state object was read over OMAPI in this scrape.'),
+    ('local_state', 'gauge', '1 for the current failover state of this node, 0 for every other state.'),
+    ('partner_state', 'gauge', '1 for the failover state this node last heard from its partner, 0 for the others.'),
+    ('local_state_change_timestamp_seconds', 'gauge', 'When this node entered its failover state (stos), Unix time.'),
+    ('partner_state_change_timestamp_seconds', 'gauge',
+     'When the partner entered its failover state (stos), Unix time.'),
+    ('mclt_seconds', 'gauge', 'Maximum client lead time of the pair.'),
+    ('split', 'gauge', 'Hash buckets (0-256) of the load-balancing hba served by the primary.'),
+    ('unacked_updates', 'gauge', 'Binding updates sent to the partner and not acknowledged yet (cur-unacked-updates).'),
+    ('max_unacked_updates', 'gauge', 'The configured limit of unacknowledged updates (max-unacked-updates).'),
+    ('partner_down_usable_timestamp_seconds', 'gauge',
+     'In partner-down only: when the partner\'s free addresses become usable here (stos + MCLT), Unix time.'),
+    ('clock_skew_seconds', 'gauge',
+     'Clock offset to the peer\'s chronyd (chronyc sources); dhcpd assumes it is small.'),
+    ('max_clock_skew_seconds', 'gauge', 'The largest clock offset the deployment accepts (dhcpd_max_clock_skew).'),
+    ('pool_addresses', 'gauge', 'Addresses of a failover pool per binding state, as this node\'s lease file has them.'),
+    ('pool_size_addresses', 'gauge', 'Addresses in a failover pool (all its ranges).'),
+    ('pool_free_addresses', 'gauge',
+     'Free addresses of a pool that each side may hand out on its own: owner="self" this node, '
+     'owner="partner" its peer.'),
+    ('lease_file_size_bytes', 'gauge', 'Size of the lease file.'),
+    ('lease_file_modified_timestamp_seconds', 'gauge', 'Last write of the lease file, Unix time.'),
+    ('scrape_errors', 'gauge',
+     '1 if reading this source failed in the last scrape (source="omapi", "lease_file", "chrony").'),
+    ('scrape_duration_seconds', 'gauge', 'Wall time the last scrape took.'),
+    ('scrape_timestamp_seconds', 'gauge', 'When the last scrape ended, Unix time.'),
+    ('scrape_interval_seconds', 'gauge', 'How often the exporter runs (dhcpd_metrics_interval).'),
+)
+METRIC_NAMES = tuple(PREFIX + name for name, _type, _help in METRICS)
+# The binding states the issue asks for first, then the rest of dhcpd's list.
+POOL_STATES = ('free', 'backup', 'active', 'expired', 'released', 'abandoned', 'reset', 'reserved', 'bootp')
+SOURCES = ('omapi', 'lease_file', 'chrony')
+CONFIG_KEYS = ('peer_name', 'role', 'omapi_host', 'omapi_port', 'omapi_key_name', 'omapi_key', 'lease_file',
+               'pid_file', 'output', 'pools', 'clock_peer', 'max_clock_skew', 'interval', 'timeout')
+
+
+class ConfigError(ValueError):
+    """The exporter's configuration file is unusable."""
+
+
+def pool_label(ranges):
+    """A pool's label: its ranges as FIRST-LAST, comma separated."""
+    return ','.join('-'.join(text.split()) for text in ranges)
+
+
+def count_pools(bindings, pools):
+    """[{'pool': label, 'size': n, 'counts': {state: n}}] for ``pools`` (lists of range texts)."""
+    out = []
+    for ranges in pools:
+        size = 0
+        counts = dict((state, 0) for state in leases.BINDING_STATES)
+        for part in leases.count_by_range(bindings, ranges):
+            size += part['size']
+            for state, number in part['counts'].items():
+                counts[state] = counts.get(state, 0) + number
+        out.append({'pool': pool_label(ranges), 'size': size, 'counts': counts})
+    return out
+
+
+def chrony_offset(text, address):
+    """The offset in seconds to ``address`` from ``chronyc -c -n sources`` output, or None.
+
+    CSV fields: mode, state, name, stratum, poll, reach, last rx, adjusted offset, measured
+    offset, error. A source never reached (reach 0) has no offset worth reporting.
+    """
+    for line in text.splitlines():
+        fields = line.split(',')
+        if len(fields) >= 10 and fields[2] == address:
+            if fields[5] in ('0', ''):
+                return None
+            try:
+                return float(fields[7])
+            except ValueError:
+                return None
+    return None
+
+
+def _escape(value):
+    return str(value).replace('\\', '\\\\').replace('"', '\\"').replace('\n', '\\n')
+
+
+def _number(value):
+    if isinstance(value, bool):
+        return '1' if value else '0'
+    if isinstance(value, int):
+        return str(value)
+    return repr(float(value))
+
+
+def _sample(name, labels, value):
+    if labels:
+        inner = ','.join('%s="%s"' % (key, _escape(val)) for key, val in labels)
+        return '%s%s{%s} %s' % (PREFIX, name, inner, _number(value))
+    return '%s%s %s' % (PREFIX, name, _number(value))
+
+
+def _failover_samples(out, failover):
+    for side in ('local', 'partner'):
+        current = failover[side + '_state']
+        for number in sorted(objects.STATES):
+            state = objects.STATES[number]
+            out[side + '_state'].append(((('state', state),), state == current))
+        # stos 0: dhcpd has not changed state since it started with this lease file.
+        if failover[side + '_stos_epoch']:
+            out[side + '_state_change_timestamp_seconds'].append(((), failover[side + '_stos_epoch']))
+    out['mclt_seconds'].append(((), failover['mclt']))
+    if failover.get('split') is not None:
+        out['split'].append(((), failover['split']))
+    out['unacked_updates'].append(((), failover['cur_unacked_updates']))
+    out['max_unacked_updates'].append(((), failover['max_unacked_updates']))
+    if failover['local_state'] == 'partner-down' and failover['local_stos_epoch']:
+        out['partner_down_usable_timestamp_seconds'].append(
+            ((), failover['local_stos_epoch'] + failover['mclt']))
+
+
+def _pool_samples(out, pools, role):
+    own = leases.OWN_STATE.get(role)
+    theirs = leases.OWN_STATE.get('secondary' if role == 'primary' else 'primary')
+    for pool in pools:
+        label = ('pool', pool['pool'])
+        for state in POOL_STATES:
+            out['pool_addresses'].append(((label, ('state', state)), pool['counts'].get(state, 0)))
+        out['pool_size_addresses'].append(((label,), pool['size']))
+        if own is not None:
+            out['pool_free_addresses'].append(((label, ('owner', 'self')), pool['counts'].get(own, 0)))
+            out['pool_free_addresses'].append(((label, ('owner', 'partner')), pool['counts'].get(theirs, 0)))
+
+
+def samples(observation):
+    """{metric name without prefix: [(labels, value), ...]} of an observation (see observe())."""
+    out = dict((name, []) for name, _type, _help in METRICS)
+    failover = observation.get('failover')
+    role = failover['role'] if failover else observation.get('role')
+    out['info'].append(((('peer', observation.get('peer_name') or ''), ('role', role or '')), 1))
+    out['process_up'].append(((), bool(observation.get('process_up'))))
+    out['omapi_up'].append(((), failover is not None))
+    if failover is not None:
+        _failover_samples(out, failover)
+    if observation.get('clock_skew') is not None:
+        out['clock_skew_seconds'].append(((), observation['clock_skew']))
+    if observation.get('max_clock_skew') is not None:
+        out['max_clock_skew_seconds'].append(((), observation['max_clock_skew']))
+    _pool_samples(out, observation.get('pools') or [], role)
+    lease_file = observation.get('lease_file')
+    if lease_file is not None:
+        out['lease_file_size_bytes'].append(((), lease_file['size']))
+        out['lease_file_modified_timestamp_seconds'].append(((), lease_file['mtime']))
+    errors = observation.get('errors') or {}
+    for source in SOURCES:
+        out['scrape_errors'].append(((('source', source),), bool(errors.get(source))))
+    out['scrape_duration_seconds'].append(((), observation['duration']))
+    out['scrape_timestamp_seconds'].append(((), observation['time']))
+    if observation.get('interval') is not None:
+        out['scrape_interval_seconds'].append(((), observation['interval']))
+    return out
+
+
+def render(observation):
+    """Prometheus text exposition format of an observation; metrics without samples are left out."""
+    found = samples(observation)
+    lines = []
+    for name, kind, text in METRICS:
+        if not found[name]:
+            continue
+        lines.append('# HELP %s%s %s' % (PREFIX, name, text))
+        lines.append('# TYPE %s%s %s' % (PREFIX, name, kind))
+        lines.extend(_sample(name, labels, value) for labels, value in found[name])
+    return '\n'.join(lines) + '\n'
+
+
+# -- reading the node -----------------------------------------------------------------------------
+
+
+def load_config(path):
+    """The JSON configuration the role writes (see roles/metrics/templates/config.json.j2)."""
+    try:
+        with open(path, encoding='utf-8') as handle:
+            config = json.load(handle)
+    except (OSError, ValueError) as exc:
+        raise ConfigError('cannot read the configuration %s: %s' % (path, exc)) from None
+    if not isinstance(config, dict):
+        raise ConfigError('%s: expected a JSON object' % path)
+    unknown = sorted(set(config) - set(CONFIG_KEYS))
+    if unknown:
+        raise ConfigError('%s: unknown keys %s; valid: %s' % (path, ', '.join(unknown), ', '.join(CONFIG_KEYS)))
+    for key in ('peer_name', 'lease_file', 'output'):
+        if not config.get(key):
+            raise ConfigError('%s: %r is required' % (path, key))
+    pools = config.get('pools', [])
+    if not isinstance(pools, list) or not all(isinstance(p, list) and p for p in pools):
+        raise ConfigError('%s: pools must be a list of lists of ranges ("FIRST LAST")' % path)
+    for ranges in pools:
+        for text in ranges:
+            try:
+                leases.parse_range(text)
+            except ValueError as exc:
+                raise ConfigError('%s: pools: %s' % (path, exc)) from None
+    return config
+
+
+def process_running(pid_file):
+    """True when the pid file names a running dhcpd."""
+    try:
+        with open(pid_file, encoding='ascii') as handle:
+            pid = int(handle.read().strip())
+        with open('/proc/%d/comm' % pid, encoding='utf-8') as handle:
+            return handle.read().strip() == 'dhcpd'
+    except (OSError, ValueError):
+        return False
+
+
+def read_failover(config):
+    key = None
+    if config.get('omapi_key_name'):
+        key = HmacMd5Key.from_base64(config['omapi_key_name'], config['omapi_key'])
+    with Connection(config.get('omapi_host', '127.0.0.1'), int(config.get('omapi_port', 7911)), key=key,
+                    timeout=float(config.get('timeout', 5))) as conn:
+        return objects.read_failover_state(conn, config['peer_name'])[1]
+
+
+def read_clock_skew(address, timeout):
+    answer = subprocess.run(['chronyc', '-c', '-n', 'sources'], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            timeout=timeout, check=True, universal_newlines=True)
+    offset = chrony_offset(answer.stdout, address)
+    if offset is None:
+        raise ValueError('chronyc knows no reachable source %s' % address)
+    return offset
+
+
+def observe(config, clock=time.time, timer=time.monotonic, log=None):
+    """One look at the node; errors become ``errors[source] = True`` (and a line on ``log``)."""
+    started = timer()
+    log = log or (lambda message: None)
+    observation = {
+        'peer_name': config['peer_name'],
+        'role': config.get('role'),
+        'interval': config.get('interval'),
+        'max_clock_skew': config.get('max_clock_skew'),
+        'process_up': process_running(config.get('pid_file', '/run/dhcpd.pid')),
+        'failover': None,
+        'clock_skew': None,
+        'lease_file': None,
+        'pools': None,
+        'errors': {},
+    }
+    try:
+        observation['failover'] = read_failover(config)
+    except (OmapiError, ValueError) as exc:
+        observation['errors']['omapi'] = True
+        log('omapi: %s' % exc)
+    try:
+        with open(config['lease_file'], 'rb') as handle:
+            stat = os.fstat(handle.fileno())
+            text = handle.read().decode('utf-8', 'replace')
+        observation['lease_file'] = {'size': stat.st_size, 'mtime': stat.st_mtime}
+        bindings = leases.latest(leases.parse(text)['entries'])
+        observation['pools'] = count_pools(bindings, config.get('pools', []))
+    except (OSError, leases.LeaseFileError) as exc:
+        observation['errors']['lease_file'] = True
+        log('lease file: %s' % exc)
+    if config.get('clock_peer'):
+        try:
+            observation['clock_skew'] = read_clock_skew(config['clock_peer'], float(config.get('timeout', 5)))
+        except (OSError, ValueError, subprocess.SubprocessError) as exc:
+            observation['errors']['chrony'] = True
+            log('chrony: %s' % exc)
+    observation['time'] = clock()
+    observation['duration'] = timer() - started
+    return observation
+
+
+def write_atomic(path, text):
+    """Replace ``path`` in one rename, so the collector never reads half a file. The temporary
+    name does not end in .prom: the collector reads only *.prom files."""
+    directory = os.path.dirname(os.path.abspath(path))
+    fd, temporary = tempfile.mkstemp(prefix='.' + os.path.basename(path) + '.', suffix='.tmp', dir=directory)
+    try:
+        with os.fdopen(fd, 'w', encoding='utf-8') as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(temporary, 0o644)
+        os.rename(temporary, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
+        raise
+
+
+def _complain(message):
+    # The journal of the systemd unit keeps it.
+    sys.stderr.write('dhcpd-failover-metrics: %s\n' % message)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(
+        prog='dhcpd-failover-metrics',
+        description='Write dhcpd failover metrics for the node exporter textfile collector (netboot.dhcp_failover).')
+    parser.add_argument('--config', default='/etc/netboot-dhcp-failover/metrics.json',
+                        help='JSON configuration written by the role netboot.dhcp_failover.metrics')
+    parser.add_argument('--output', help='the .prom file to write (default: "output" of the configuration); '
+                                         '"-" prints to standard output')
+    args = parser.parse_args(argv)
+    try:
+        config = load_config(args.config)
+    except ConfigError as exc:
+        _complain(exc)
+        return 2
+    observation = observe(config, log=_complain)
+    text = render(observation)
+    output = args.output or config['output']
+    if output == '-':
+        sys.stdout.write(text)
+    else:
+        write_atomic(output, text)
+    return 0

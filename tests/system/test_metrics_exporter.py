@@ -1,0 +1,216 @@
+"""The metrics exporter program against a real dhcpd pair (tests/dhcplab).
+
+The program runs as the role installs it: the launcher rendered from
+roles/metrics/templates/dhcpd-failover-metrics.j2, the module_utils files listed in
+roles/metrics/vars/main.yml copied in their ansible_collections layout; the launcher runs them with
+Debian's /usr/bin/python3 -I (nothing from the venv). What it wrote is compared with what OMAPI and the lease file say
+right after, read with the collection's client and parser in this process.
+"""
+
+import base64
+import json
+import os
+import re
+import shlex
+import shutil
+import subprocess
+import time
+
+import collection_path
+import jinja2
+import pytest
+import yaml
+
+from dhcplab import configs
+
+collection_path.ensure()
+
+from ansible_collections.netboot.dhcp_failover.plugins.module_utils import leases, metrics  # noqa: E402
+from ansible_collections.netboot.dhcp_failover.plugins.module_utils.omapi import objects, protocol  # noqa: E402
+
+pytestmark = pytest.mark.system
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+ROLE = os.path.join(REPO, "roles", "metrics")
+PEER = "pair"
+POOL = "%s %s" % (configs.POOL_START, configs.POOL_END)
+POOL_LABEL = metrics.pool_label([POOL])
+SAMPLE_RE = re.compile(r"^(?P<name>[a-z_]+)(?:\{(?P<labels>.*)\})? (?P<value>\S+)$")
+LABEL_RE = re.compile(r'(\w+)="((?:[^"\\]|\\.)*)"')
+
+
+def parse(text):
+    out = {}
+    for line in text.splitlines():
+        if not line.startswith("#"):
+            match = SAMPLE_RE.match(line)
+            assert match, line
+            labels = frozenset(LABEL_RE.findall(match.group("labels") or ""))
+            out[(match.group("name")[len(metrics.PREFIX):], labels)] = float(match.group("value"))
+    return out
+
+
+def get(parsed, name, **labels):
+    return parsed[(name, frozenset(labels.items()))]
+
+
+@pytest.fixture
+def installed(tmp_path):
+    """The program laid out as the role lays it out; returns the launcher's path."""
+    with open(os.path.join(ROLE, "vars", "main.yml"), encoding="utf-8") as handle:
+        role_vars = yaml.safe_load(handle)
+    libdir = tmp_path / "lib"
+    target = libdir / "ansible_collections" / "netboot" / "dhcp_failover" / "plugins" / "module_utils"
+    for name in role_vars["__metrics_module_utils"]:
+        (target / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(os.path.join(REPO, "plugins", "module_utils", name), target / name)
+    # A Python program, not HTML: escaping would break it (Ansible renders it the same way).
+    loader = jinja2.FileSystemLoader(os.path.join(ROLE, "templates"))
+    env = jinja2.Environment(loader=loader, autoescape=False)  # noqa: S701
+    env.filters["comment"] = lambda text: "# " + text
+    env.filters["quote"] = shlex.quote
+    launcher = tmp_path / "dhcpd-failover-metrics"
+    launcher.write_text(env.get_template("dhcpd-failover-metrics.j2").render(
+        ansible_managed="test", __metrics_libdir=str(libdir)))
+    launcher.chmod(0o755)
+    return launcher
+
+
+class Exporter:
+    def __init__(self, launcher, tmp_path, server, secret):
+        self.launcher = launcher
+        self.output = tmp_path / ("%s.prom" % server.name)
+        self.config = tmp_path / ("%s.json" % server.name)
+        fd = os.open(str(self.config), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            json.dump({"peer_name": PEER, "role": "primary" if server.name == "s1" else "secondary",
+                       "omapi_host": server.address, "omapi_port": server.omapi_port,
+                       "omapi_key_name": configs.OMAPI_KEY_NAME, "omapi_key": secret,
+                       "lease_file": server.lease_file, "pid_file": server.pid_file, "output": str(self.output),
+                       "pools": [[POOL]], "interval": 15, "max_clock_skew": 5, "timeout": 3}, handle)
+
+    seen = set()  # metric names of every file written in this test
+
+    def run(self):
+        """Run the program once as the timer does; returns (parsed metrics, text, stderr)."""
+        answer = subprocess.run([str(self.launcher), "--config", str(self.config)],
+                                capture_output=True, text=True, timeout=30, check=False, env={"PATH": "/usr/bin:/bin"})
+        assert answer.returncode == 0, answer.stderr
+        text = self.output.read_text()
+        parsed = parse(text)
+        Exporter.seen |= {metrics.PREFIX + name for name, _labels in parsed}
+        return parsed, text, answer.stderr
+
+
+def omapi(server, secret):
+    key = protocol.HmacMd5Key.from_base64(configs.OMAPI_KEY_NAME, secret)
+    with protocol.Connection(server.address, server.omapi_port, key, timeout=5) as conn:
+        return objects.read_failover_state(conn, PEER)[1]
+
+
+def stable_lease_counts(server):
+    """Binding-state counts of the pool when two reads in a row agree (dhcpd may be mid-write)."""
+    first, last = leases.parse_range(POOL)
+    previous = None
+    for _attempt in range(50):
+        states = server.lease_states()
+        counts = {}
+        for address, state in states.items():
+            if first <= int.from_bytes(bytes(int(p) for p in address.split(".")), "big") <= last:
+                counts[state] = counts.get(state, 0) + 1
+        if counts == previous:
+            return counts
+        previous = counts
+        time.sleep(0.05)
+    raise AssertionError("the lease file of %s kept changing" % server.name)
+
+
+def assert_matches_now(parsed, server, secret):
+    info = omapi(server, secret)
+    counts = stable_lease_counts(server)
+    assert get(parsed, "omapi_up") == 1 and get(parsed, "process_up") == 1
+    assert get(parsed, "local_state", state=info["local_state"]) == 1
+    assert get(parsed, "partner_state", state=info["partner_state"]) == 1
+    assert sum(v for (name, _l), v in parsed.items() if name == "local_state") == 1
+    assert get(parsed, "mclt_seconds") == info["mclt"]
+    assert get(parsed, "unacked_updates") == info["cur_unacked_updates"]
+    assert get(parsed, "max_unacked_updates") == info["max_unacked_updates"]
+    assert get(parsed, "local_state_change_timestamp_seconds") == info["local_stos_epoch"]
+    if info["split"] is not None:
+        assert get(parsed, "split") == info["split"]
+    for state in ("free", "backup", "active", "expired", "released", "abandoned"):
+        assert get(parsed, "pool_addresses", pool=POOL_LABEL, state=state) == counts.get(state, 0), state
+    own, theirs = ("free", "backup") if info["role"] == "primary" else ("backup", "free")
+    assert get(parsed, "pool_free_addresses", pool=POOL_LABEL, owner="self") == counts.get(own, 0)
+    assert get(parsed, "pool_free_addresses", pool=POOL_LABEL, owner="partner") == counts.get(theirs, 0)
+    assert get(parsed, "pool_size_addresses", pool=POOL_LABEL) == 100
+    assert get(parsed, "info", peer=PEER, role=info["role"]) == 1
+    assert all(get(parsed, "scrape_errors", source=s) == 0 for s in ("omapi", "lease_file"))
+    return info, counts
+
+
+def test_exporter_on_a_real_pair_normal_clients_partner_down_and_dhcpd_down(dhcp_lab, tmp_path, installed):
+    secret = base64.b64encode(os.urandom(16)).decode()
+    pair = dhcp_lab.start_pair(*configs.failover_pair(omapi_key=secret, mclt=30)).wait_normal()
+    pair.wait_balanced()
+    exporters = {server.name: Exporter(installed, tmp_path, server, secret) for server in pair.servers}
+
+    # NORMAL, right after balancing: both sides hold free addresses of the pool.
+    for server in pair.servers:
+        parsed, text, _stderr = exporters[server.name].run()
+        info, counts = assert_matches_now(parsed, server, secret)
+        assert info["local_state"] == "normal"
+        assert counts.get("free", 0) > 0 and counts.get("backup", 0) > 0
+        assert "partner_down_usable_timestamp_seconds" not in {name for name, _l in parsed}
+        stat = os.stat(server.lease_file)
+        assert get(parsed, "lease_file_size_bytes") == stat.st_size
+        assert get(parsed, "lease_file_modified_timestamp_seconds") == pytest.approx(stat.st_mtime, abs=1e-3)
+        assert secret not in text and os.listdir(tmp_path).count("%s.prom" % server.name) == 1
+        check = subprocess.run(["promtool", "check", "metrics"], input=text, capture_output=True, text=True,
+                               check=False)
+        assert check.returncode == 0 and not check.stdout + check.stderr, check.stdout + check.stderr
+
+    # Clients take addresses: the primary's active count follows.
+    client = dhcp_lab.client()
+    before = get(exporters["s1"].run()[0], "pool_addresses", pool=POOL_LABEL, state="active")
+    for index in range(6):
+        client.lease("02:00:00:00:16:%02x" % index)
+    # Each peer writes the other's bindings when their updates arrive: wait for both files.
+    deadline = time.monotonic() + 15
+    while not all(stable_lease_counts(s).get("active", 0) == before + 6 for s in pair.servers):
+        assert time.monotonic() < deadline, [stable_lease_counts(s) for s in pair.servers]
+        time.sleep(0.2)
+    for server in pair.servers:
+        parsed, _text, _stderr = exporters[server.name].run()
+        assert_matches_now(parsed, server, secret)
+        assert get(parsed, "pool_addresses", pool=POOL_LABEL, state="active") == before + 6
+
+    # The secondary dies; the primary is put in partner-down: the usable time is stos + MCLT.
+    pair.secondary.kill()
+    pair.primary.wait_for_state("communications-interrupted", timeout=15)
+    key = protocol.HmacMd5Key.from_base64(configs.OMAPI_KEY_NAME, secret)
+    with protocol.Connection(pair.primary.address, pair.primary.omapi_port, key, timeout=5) as conn:
+        handle, _info = objects.read_failover_state(conn, PEER)
+        objects.set_local_state(conn, handle, "partner-down")
+    pair.primary.wait_for_state("partner-down", timeout=10)
+    parsed, _text, _stderr = exporters["s1"].run()
+    info, _counts = assert_matches_now(parsed, pair.primary, secret)
+    assert info["local_state"] == "partner-down"
+    assert get(parsed, "partner_down_usable_timestamp_seconds") == info["local_stos_epoch"] + 30
+
+    # The dead secondary: no process, no OMAPI, and still a complete file saying so.
+    parsed, _text, stderr = exporters["s2"].run()
+    assert get(parsed, "process_up") == 0 and get(parsed, "omapi_up") == 0
+    assert get(parsed, "scrape_errors", source="omapi") == 1 and get(parsed, "scrape_errors", source="lease_file") == 0
+    assert "omapi: OMAPI connection to %s" % pair.secondary.address in stderr
+    assert get(parsed, "pool_free_addresses", pool=POOL_LABEL, owner="self") == \
+        stable_lease_counts(pair.secondary).get("backup", 0)
+
+    # Every metric the dashboard and the alerts query was written by the real exporter at some
+    # point of this test, except the clock skew: the namespaces lab runs no chronyd.
+    with open(os.path.join(REPO, "roles", "metrics", "files", "dhcpd-failover-dashboard.json"),
+              encoding="utf-8") as handle:
+        queried = set(re.findall(r"\b(dhcpd_failover_[a-z_]+)\b", handle.read()))
+    with open(os.path.join(ROLE, "files", "dhcpd-failover-alerts.yml"), encoding="utf-8") as handle:
+        queried |= set(re.findall(r"\b(dhcpd_failover_[a-z_]+)\b", handle.read()))
+    assert queried - Exporter.seen == {"dhcpd_failover_clock_skew_seconds"}
