@@ -87,7 +87,8 @@ def _peer(entry, role):
         error = leases.get('msg') or 'Ansible cannot reach the host'
     elif leases.get('skipped'):
         error = 'the lease file was not read (task skipped)'
-    elif leases.get('failed'):
+    elif leases.get('failed') or (leases.get('msg') and not isinstance(leases.get('records'), list)):
+        # A lease_info failure registered under failed_when: false keeps its msg, not its failed flag.
         error = leases.get('msg') or 'the lease file could not be read'
     elif not isinstance(leases.get('records'), list):
         raise AuditError('the %s lease_info result has no records: call lease_info with records: true' % role)

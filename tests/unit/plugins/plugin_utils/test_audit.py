@@ -158,6 +158,9 @@ def test_an_unread_lease_file_makes_the_audit_incomplete_and_fails_when_asked():
     assert audited["verdict"] == "incomplete" and audited["errors"] == ["s (secondary): cannot read the lease file /x"]
     assert audit.should_fail(audited, "never") is None
     assert "could not compare the peers: s (secondary): cannot read" in audit.should_fail(audited, "conflicts")
+    # Registered under failed_when: false, the failure keeps its message but not its flag.
+    ignored = dict(peers, secondary={"host": "s", "leases": {"failed": False, "msg": "cannot read the lease file /x"}})
+    assert audit.lease_audit(ignored)["errors"] == ["s (secondary): cannot read the lease file /x"]
     unreachable = dict(peers, secondary={"host": "s", "leases": {"unreachable": True, "msg": "no route"}})
     assert audit.lease_audit(unreachable)["errors"] == ["s (secondary): no route"]
 
