@@ -168,6 +168,7 @@ def test_partner_down_on_both_sides_of_a_cut_link_is_found_as_conflicts(shared):
 
     # Check mode reads the same, prints the table and fails the same way.
     checked, lines = audit(ops, "--check", "-e", "dhcp_ops_audit_fail_on=conflicts", expect_rc=2, fmt="text")
+    print("\n".join(lines))
     assert lines[0] == "pair dhcp_pair_lab (failover peer pair): CONFLICTS", lines
     assert {line.split()[1] for line in lines if line.startswith("CONFLICT ")} == duplicates, lines
     assert lines[-1].startswith("treated as transient (settle 30 s): ")
