@@ -149,7 +149,7 @@ failover:
       partner_state_at: 1796173016
 read_at:
   description:
-    - When the node read the file, in seconds since 1970 by the node's clock: the moment to judge
+    - When the node read the file, in seconds since 1970 by the node's clock; the moment to judge
       the file's lease ends against (P(netboot.dhcp_failover.lease_audit#filter)).
   returned: success
   type: int

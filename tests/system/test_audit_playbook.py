@@ -15,7 +15,9 @@ import time
 from types import SimpleNamespace
 
 import pytest
-from test_ops_playbooks import Ops, collections_path, new_secret, omapi, wait_all_acked  # noqa: F401 - a fixture
+
+import test_ops_playbooks
+from test_ops_playbooks import Ops, new_secret, omapi, wait_all_acked
 
 from ansible_collections.netboot.dhcp_failover.plugins.module_utils import loadbalance
 from ansible_collections.netboot.dhcp_failover.plugins.module_utils.omapi import objects
@@ -24,6 +26,8 @@ from dhcplab.client import DhcpError
 from dhcplab.lab import Lab, run
 
 pytestmark = pytest.mark.system
+# The session's collection copy, shared with test_ops_playbooks.py (a fixture found by its name here).
+collections_path = test_ops_playbooks.collections_path
 
 POOL = ("198.18.100.100", "198.18.100.105")
 MCLT = 20
@@ -32,7 +36,7 @@ MARGIN = 2
 
 
 @pytest.fixture(scope="module")
-def shared(tmp_path_factory, collections_path):  # noqa: F811 - the fixture imported above
+def shared(tmp_path_factory, collections_path):
     """One pair for the module: started once, partitioned by the last test that needs it."""
     if os.geteuid() != 0:
         pytest.fail("system tests need root (network namespaces, raw sockets, dhcpd)")
@@ -76,7 +80,7 @@ def test_a_healthy_pair_with_clients_leased_is_clean(shared):
     macs = macs_for("primary", 2, "02:00:00:00:0c") + macs_for("secondary", 2, "02:00:00:00:0d")
     with shared.lab.client() as client:
         acks = [(client.lease(mac, timeout=5), time.time()) for mac in macs]
-    assert {ack.server_id for ack, _ in acks} == {configs.PRIMARY_ADDRESS, configs.SECONDARY_ADDRESS}
+    assert {ack.server_id for ack, _at in acks} == {configs.PRIMARY_ADDRESS, configs.SECONDARY_ADDRESS}
     assert wait_all_acked(pair, shared.secret) == [0, 0]
 
     parsed, audited = audit(ops, "-e", "dhcp_ops_audit_fail_on=divergence")
