@@ -21,9 +21,10 @@ Findings, by severity:
   client) and ``both_own`` (FREE on the primary and BACKUP on the secondary: each thinks the
   address is its own to allocate).
 - ``pending``: one of those, but the newer of the two entries changed less than ``settle``
-  seconds before the earlier of the two reads: a binding update on its way to the partner, or
-  two files read a moment apart while dhcpd writes them. Not a problem; run the audit again to
-  see it settle.
+  seconds before the earlier of the two reads, and both peers last saved the state NORMAL: a
+  binding update on its way to the partner, or two files read a moment apart while dhcpd writes
+  them. Not a problem; run the audit again to see it settle. Peers that are not in contact
+  (any other saved state, e.g. partner-down) send no updates, so nothing is excused as in flight.
 - ``note``: disagreements without a risk of duplicates: ``neither_owns`` (BACKUP on the primary,
   FREE on the secondary: nobody hands it out until pool balancing moves it), ``held_vs_ended``
   (held on one, expired/released/abandoned/reset on the other, which will not allocate it before
@@ -63,8 +64,8 @@ TRANSIENT = [
     'expired or released on one peer and free or backup on the other: the states an ended lease passes through',
     'the same client with different ends, tstp, tsfp or cltt (the answering peer caps the lease at MCLT, '
     'its partner keeps the potential expiry it acknowledged)',
-    'a difference whose newer entry changed less than settle seconds before the files were read: an update '
-    'in flight (reported as pending)',
+    'a difference whose newer entry changed less than settle seconds before the files were read, while both '
+    'peers are NORMAL: an update in flight (reported as pending)',
 ]
 
 
@@ -239,6 +240,10 @@ def lease_audit(peers, now=None, pools=None, settle=DEFAULT_SETTLE):
     pool_list = _pools(pools)
     errors = ['%s (%s): %s' % (peer['host'], peer['role'], peer['error']) for peer in (primary, secondary)
               if peer['error']]
+    states = dict((peer['role'], dict((name, block.get('my_state')) for name, block in peer['failover'].items()))
+                  for peer in (primary, secondary))
+    # Updates flow only between NORMAL peers (a file without a state block has not left it).
+    in_contact = all(state in (None, 'normal') for by_name in states.values() for state in by_name.values())
     findings = []
     pool_rows = [{'pool': name, 'ranges': ranges, 'primary': dict.fromkeys(POOL_COUNTS, 0),
                   'secondary': dict.fromkeys(POOL_COUNTS, 0), 'both_own': 0, 'neither_owns': 0}
@@ -262,7 +267,8 @@ def lease_audit(peers, now=None, pools=None, settle=DEFAULT_SETTLE):
                 by_pool[pool][kind] += 1
             changed = [c for c in (_changed(pr, p_read), _changed(sr, s_read)) if c is not None]
             newest = max(changed) if changed else None
-            if severity == 'divergence' and newest is not None and newest > min(p_read, s_read) - settle:
+            if (severity == 'divergence' and in_contact and newest is not None
+                    and newest > min(p_read, s_read) - settle):
                 severity = 'pending'
                 why = '%s; changed %d s before the read: an update in flight' % (
                     why, max(int(min(p_read, s_read) - newest), 0))
@@ -286,8 +292,8 @@ def lease_audit(peers, now=None, pools=None, settle=DEFAULT_SETTLE):
         'pools': pool_rows,
         'settle': settle,
         'transient': TRANSIENT,
-        'states': dict((peer['role'], dict((name, block.get('my_state')) for name, block in peer['failover'].items()))
-                       for peer in (primary, secondary)),
+        'states': states,
+        'in_contact': in_contact,
         'hosts': {'primary': primary['host'], 'secondary': secondary['host']},
     }
     result['summary'] = summary_line(result)

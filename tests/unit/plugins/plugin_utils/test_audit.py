@@ -112,6 +112,20 @@ def test_a_divergence_younger_than_settle_is_pending():
     assert kinds(audit.lease_audit(peers, settle=30)) == [(A, "divergence", "held_vs_free")]
 
 
+def test_nothing_is_pending_while_the_peers_are_not_in_contact():
+    # Partner-down (or any state but NORMAL) saved in a lease file: no updates flow, so a fresh
+    # difference is a divergence at once.
+    peers = {"primary": {"host": "p", "leases": result(rec("active", starts=NOW - 4))},
+             "secondary": {"host": "s", "leases": result(rec("free", mac=None, ends=OLD))}}
+    assert kinds(audit.lease_audit(peers))[0][1] == "pending"
+    peers["secondary"]["leases"]["failover"] = {"pair": {"name": "pair", "my_state": "partner-down"}}
+    audited = audit.lease_audit(peers)
+    assert kinds(audited) == [(A, "divergence", "held_vs_free")]
+    assert audited["in_contact"] is False and audited["states"]["secondary"] == {"pair": "partner-down"}
+    peers["secondary"]["leases"]["failover"] = {"pair": {"name": "pair", "my_state": "normal"}}
+    assert kinds(audit.lease_audit(peers))[0][1] == "pending"
+
+
 def test_free_on_the_primary_and_backup_on_the_secondary_is_owned_twice():
     audited = run([rec("free", mac=None, ends=OLD)], [rec("backup", mac=None, ends=OLD)], pools=SUBNETS)
     assert kinds(audited) == [(A, "divergence", "both_own")]
