@@ -20,11 +20,15 @@ PLAYBOOK = """
       register: read
 
     - name: Compare
+      vars:
+        subnets:
+          - network: 198.18.100.0/24
+            pools: [{failover: true, ranges: ["198.18.100.100 198.18.100.199"]}]
       ansible.builtin.debug:
         msg: >-
-          {{ {'primary': {'host': 'p', 'leases': read.results[0]}, 'secondary': {'host': 's', 'leases': read.results[1]}}
-             | netboot.dhcp_failover.lease_audit(settle=30, fail_on='conflicts',
-                 pools=[{'network': '198.18.100.0/24', 'pools': [{'failover': true, 'ranges': ['198.18.100.100 198.18.100.199']}]}]) }}
+          {{ {'primary': {'host': 'p', 'leases': read.results[0]},
+              'secondary': {'host': 's', 'leases': read.results[1]}}
+             | netboot.dhcp_failover.lease_audit(settle=30, fail_on='conflicts', pools=subnets) }}
 """
 
 
