@@ -147,6 +147,13 @@ failover:
       my_state_at: 1796173021
       partner_state: normal
       partner_state_at: 1796173016
+read_at:
+  description:
+    - When the node read the file, in seconds since 1970 by the node's clock; the moment to judge
+      the file's lease ends against (P(netboot.dhcp_failover.lease_audit#filter)).
+  returned: success
+  type: int
+  sample: 1796173030
 partial_tail:
   description:
     - dhcpd appends to the file while it runs, so the module can catch the last statement half
@@ -196,6 +203,8 @@ records:
       client_hostname: pxe-node-6
 '''
 
+import time
+
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.netboot.dhcp_failover.plugins.module_utils.leases import LeaseFileError, parse_range, summary
@@ -231,6 +240,7 @@ def main():
     problem = check_params(params)
     if problem:
         module.fail_json(msg=problem)
+    read_at = int(time.time())
     try:
         with open(params['path'], 'rb') as handle:
             text = handle.read().decode('utf-8', 'replace')
@@ -242,7 +252,7 @@ def main():
                          records=params['records'])
     except LeaseFileError as exc:
         module.fail_json(msg='%s is not a dhcpd lease file: %s' % (params['path'], exc), path=params['path'])
-    module.exit_json(changed=False, path=params['path'], **result)
+    module.exit_json(changed=False, path=params['path'], read_at=read_at, **result)
 
 
 if __name__ == '__main__':
