@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+import collection_path
+
 ROOT = Path(__file__).resolve().parents[2]
 SCENARIOS = ROOT / "extensions" / "molecule"
 NETWORK = "netboot-molecule"
@@ -46,6 +48,9 @@ def molecule_env():
     # molecule runs ansible-playbook, ansible-config and pytest by name.
     env["PATH"] = f"{venv_bin}{os.pathsep}{env.get('PATH', '')}"
     env.setdefault("CONTAINERS_CONF", str(ROOT / "lab" / "containers.conf"))
+    # The scenarios and their verifiers must run this checkout, never a copy another tool put on
+    # Ansible's default path (ansible-lint installs the project into ~/.ansible/collections).
+    env["ANSIBLE_COLLECTIONS_PATH"] = collection_path.ROOT
     env.setdefault("ANSIBLE_NOCOLOR", "1")
     env["NO_COLOR"] = "1"
     image = _run([ROOT / "lab" / "build-image"], env).strip().splitlines()[-1]
