@@ -48,9 +48,9 @@ def molecule_env():
     env.setdefault("CONTAINERS_CONF", str(ROOT / "lab" / "containers.conf"))
     env.setdefault("ANSIBLE_NOCOLOR", "1")
     env["NO_COLOR"] = "1"
-    image = _run([ROOT / "lab" / "build-image"], env).strip().splitlines()[-1]
-    # Pin the exact image, not the moving :latest alias.
-    env["NETBOOT_LAB_IMAGE"] = image
+    # Pin the exact images, not the moving aliases: Debian 12 and Debian 13 nodes.
+    env["NETBOOT_LAB_IMAGE"] = _run([ROOT / "lab" / "build-image"], env).strip().splitlines()[-1]
+    env["NETBOOT_LAB_IMAGE_TRIXIE"] = _run([ROOT / "lab" / "build-image", "trixie"], env).strip().splitlines()[-1]
     had_network = subprocess.run(["podman", "network", "exists", NETWORK], env=env, check=False).returncode == 0
     _run([ROOT / "lab" / "lab", "net-up", NETWORK], env)
     yield env
