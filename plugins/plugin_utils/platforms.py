@@ -36,8 +36,8 @@ def supported_text():
 def os_release(text):
     """The KEY=value pairs of an os-release file, unquoted (os-release(5))."""
     fields = {}
-    for line in (text or '').splitlines():
-        line = line.strip()
+    for raw in (text or '').splitlines():
+        line = raw.strip()
         if not line or line.startswith('#') or '=' not in line:
             continue
         key, value = line.split('=', 1)

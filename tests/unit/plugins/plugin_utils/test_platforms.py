@@ -39,7 +39,11 @@ def test_debian_13_is_supported():
 
 @pytest.mark.parametrize(
     "text, seen",
-    [(UBUNTU, "Ubuntu 24.04.1 LTS"), (BULLSEYE, "Debian GNU/Linux 11 (bullseye)"), ("", "an unreadable /etc/os-release")],
+    [
+        (UBUNTU, "Ubuntu 24.04.1 LTS"),
+        (BULLSEYE, "Debian GNU/Linux 11 (bullseye)"),
+        ("", "an unreadable /etc/os-release"),
+    ],
 )
 def test_other_releases_are_refused_naming_host_release_and_what_is_supported(text, seen):
     assert platforms.platform_errors("dhcp1", text) == [
@@ -48,7 +52,8 @@ def test_other_releases_are_refused_naming_host_release_and_what_is_supported(te
 
 
 def test_os_release_unquotes_and_ignores_comments():
-    assert platforms.os_release('# c\nA="x \\"y\\""\nB=\'z\'\nC=plain\nnot a pair\n') == {"A": 'x "y"', "B": "z", "C": "plain"}
+    text = '# c\nA="x \\"y\\""\nB=\'z\'\nC=plain\nnot a pair\n'
+    assert platforms.os_release(text) == {"A": 'x "y"', "B": "z", "C": "plain"}
 
 
 def test_the_real_dhcpd_version_line_is_read():
