@@ -14,10 +14,15 @@ def platform_errors(os_release, host='this node'):
     return platforms.platform_errors(host, os_release)
 
 
+def same_release_errors(os_releases, why):
+    return platforms.same_release_errors(os_releases, why)
+
+
 def dhcpd_version_errors(versions):
     return platforms.dhcpd_version_errors(versions)
 
 
 class FilterModule:
     def filters(self):
-        return {'platform_errors': platform_errors, 'dhcpd_version_errors': dhcpd_version_errors}
+        return {'platform_errors': platform_errors, 'dhcpd_version_errors': dhcpd_version_errors,
+                'same_release_errors': same_release_errors}

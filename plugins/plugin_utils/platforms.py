@@ -9,6 +9,8 @@ one Debian 12 and one Debian 13 node), so the roles keep them in ``vars/main.yml
 that differs gets its own row here and its own variables at the same time.
 
 ``platform_errors(host, os_release)`` reads the text of ``/etc/os-release``;
+``same_release_errors(texts, why)`` refuses members on different releases where that matters
+(a PXE pair serves boot loaders from each node's own packages, which differ between releases);
 ``dhcpd_version_errors(versions)`` compares what ``dhcpd --version`` printed on each member of
 a pair. The failover protocol is only promised between equal dhcpd releases: the upstream
 version must match, a Debian packaging revision may differ (it is not printed by dhcpd).
@@ -57,6 +59,20 @@ def platform_errors(host, text):
         return []
     seen = fields.get('PRETTY_NAME') or ('%s %s' % (os_id, version)).strip() or 'an unreadable /etc/os-release'
     return ['%s runs %s: the roles support %s' % (host, seen, supported_text())]
+
+
+def same_release_errors(texts, why):
+    """One message when the members (host -> os-release text, None = not read) run different releases."""
+    seen = {}
+    for host in sorted(texts):
+        if texts[host] is None:
+            continue
+        fields = os_release(texts[host])
+        seen[host] = (fields.get('ID', '').lower(), fields.get('VERSION_ID', ''),
+                      fields.get('PRETTY_NAME') or '%s %s' % (fields.get('ID', ''), fields.get('VERSION_ID', '')))
+    if len(set(release[:2] for release in seen.values())) <= 1:
+        return []
+    return ['%s: %s' % (' and '.join('%s runs %s' % (host, release[2]) for host, release in sorted(seen.items())), why)]
 
 
 def dhcpd_version(text):

@@ -95,3 +95,16 @@ def test_registered_command_results_are_read_from_stderr_and_failures_skipped():
         "the members of the pair run different dhcpd releases (a 4.4.3-P1, b 4.4.1): failover needs the "
         "same release on both; upgrade the older node first"
     ]
+
+
+def test_members_on_different_releases_are_named_with_the_reason():
+    bookworm = Path("/etc/os-release").read_text()
+    assert FILTERS["same_release_errors"]({"a": bookworm, "b": TRIXIE}, why="boot loaders differ") == [
+        "a runs %s and b runs Debian GNU/Linux 13 (trixie): boot loaders differ"
+        % platforms.os_release(bookworm)["PRETTY_NAME"]
+    ]
+
+
+def test_members_on_one_release_or_not_read_pass():
+    assert platforms.same_release_errors({"a": TRIXIE, "b": TRIXIE, "c": None}, "x") == []
+    assert platforms.same_release_errors({"a": TRIXIE, "b": None}, "x") == []
