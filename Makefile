@@ -111,6 +111,7 @@ bench: collection lab-image $(BENCH_STAMP)
 # --- lab -------------------------------------------------------------------
 lab-image: deps
 	lab/build-image
+	lab/build-image trixie
 
 # lab/lab up builds (or finds) the image itself.
 lab-up: deps

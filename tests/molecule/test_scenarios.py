@@ -24,8 +24,22 @@ TAIL_LINES = 120
 TIMEOUT = 1800
 
 
+# Scenarios whose pair runs one Debian release, once per release (the pxe scenario: a PXE pair
+# must serve identical boot loaders, which differ between releases). The others run a mixed pair
+# (extensions/molecule/config.yml) or their own platforms.
+PER_SUITE = {"pxe": ("bookworm", "trixie")}
+
+
 def discover():
     return sorted(p.parent.relative_to(SCENARIOS).as_posix() for p in SCENARIOS.glob("**/molecule.yml"))
+
+
+def runs():
+    return [
+        pytest.param(name, suite, id=f"{name}-{suite}" if suite else name)
+        for name in discover()
+        for suite in PER_SUITE.get(name, (None,))
+    ]
 
 
 def _tail(text, lines=TAIL_LINES):
@@ -53,9 +67,9 @@ def molecule_env():
     env["ANSIBLE_COLLECTIONS_PATH"] = collection_path.ROOT
     env.setdefault("ANSIBLE_NOCOLOR", "1")
     env["NO_COLOR"] = "1"
-    image = _run([ROOT / "lab" / "build-image"], env).strip().splitlines()[-1]
-    # Pin the exact image, not the moving :latest alias.
-    env["NETBOOT_LAB_IMAGE"] = image
+    # Pin the exact images, not the moving aliases: Debian 12 and Debian 13 nodes.
+    env["NETBOOT_LAB_IMAGE"] = _run([ROOT / "lab" / "build-image"], env).strip().splitlines()[-1]
+    env["NETBOOT_LAB_IMAGE_TRIXIE"] = _run([ROOT / "lab" / "build-image", "trixie"], env).strip().splitlines()[-1]
     had_network = subprocess.run(["podman", "network", "exists", NETWORK], env=env, check=False).returncode == 0
     _run([ROOT / "lab" / "lab", "net-up", NETWORK], env)
     yield env
@@ -75,14 +89,18 @@ def test_scenarios_are_discovered():
 
 
 @pytest.mark.molecule
-@pytest.mark.parametrize("scenario", discover())
-def test_scenario(scenario, molecule_env):
+@pytest.mark.parametrize(("scenario", "suite"), runs())
+def test_scenario(scenario, suite, molecule_env):
     molecule = Path(sys.executable).parent / "molecule"
+    env = dict(molecule_env)
+    if suite:
+        env["NETBOOT_SUITE_IMAGE"] = env["NETBOOT_LAB_IMAGE" if suite == "bookworm" else "NETBOOT_LAB_IMAGE_TRIXIE"]
+        env["NETBOOT_SUITE_REPO"] = "lab/.cache/apt-repo" if suite == "bookworm" else f"lab/.cache/{suite}/apt-repo"
     try:
         proc = subprocess.run(
             [molecule, "test", "-s", scenario],
             cwd=ROOT,
-            env=molecule_env,
+            env=env,
             capture_output=True,
             text=True,
             timeout=TIMEOUT,
@@ -90,7 +108,7 @@ def test_scenario(scenario, molecule_env):
         )
     except subprocess.TimeoutExpired as exc:
         # `molecule test` was killed mid-way: its destroy step never ran.
-        subprocess.run([molecule, "destroy", "-s", scenario], cwd=ROOT, env=molecule_env, check=False)
+        subprocess.run([molecule, "destroy", "-s", scenario], cwd=ROOT, env=env, check=False)
         output = (exc.stdout or b"").decode(errors="replace") + (exc.stderr or b"").decode(errors="replace")
         pytest.fail(f"molecule test -s {scenario} timed out after {TIMEOUT} s:\n{_tail(output)}")
     if proc.returncode != 0:

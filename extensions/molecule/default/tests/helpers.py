@@ -1,15 +1,20 @@
 """Shared by the scenario's tests: run Ansible against the molecule inventory."""
 
+import base64
 import json
 import os
+import re
 import subprocess
 from pathlib import Path
 
 PAIR = "dhcp_pair_molecule"
 SERVERS = {"mol-dhcp1": "198.18.20.11", "mol-dhcp2": "198.18.20.12"}
 INVENTORY = Path(os.environ["MOLECULE_INVENTORY_FILE"])
-# Where the dhcpd role keeps the generated per-pair OMAPI secret: <inventory_dir>/.dhcpd-omapi/.
-SECRET_FILE = INVENTORY.parent / ".dhcpd-omapi" / f"{PAIR}.secret"
+KEY_FILE = "/etc/dhcp/dhcpd-omapi.key"
+# The role keeps the secret only in the nodes' key files; the tests copy it once into an
+# owner-only file of their own, read by a lookup inside Ansible (never on a command line).
+SECRET_FILE = INVENTORY.parent / "test-omapi.secret"
+_SECRET_READ = []
 
 
 def ansible(*args, check=True):
@@ -31,6 +36,19 @@ def playbook(*args):
     )
 
 
+def secret_file():
+    """SECRET_FILE, filled from mol-dhcp1's key file the first time this test run needs it."""
+    if not _SECRET_READ:
+        proc = ansible("mol-dhcp1", "-i", str(INVENTORY), "-o", "-m", "ansible.builtin.slurp", "-a", f"src={KEY_FILE}")
+        text = base64.b64decode(json.loads(proc.stdout.split("=>", 1)[1])["content"]).decode()
+        secret = re.search(r'secret "([^"]+)"', text).group(1)
+        SECRET_FILE.unlink(missing_ok=True)
+        SECRET_FILE.touch(mode=0o600)
+        SECRET_FILE.write_text(secret)
+        _SECRET_READ.append(True)
+    return SECRET_FILE
+
+
 def failover_info(server):
     """The failover_info module's `failover` result for one server, read on that server."""
     # The secret is read by a lookup inside Ansible: it never appears on a command line.
@@ -42,7 +60,7 @@ def failover_info(server):
         "-m",
         "netboot.dhcp_failover.failover_info",
         "-a",
-        f"name={PAIR} key_name=omapi_key key={{{{ lookup('ansible.builtin.file', '{SECRET_FILE}') }}}}",
+        f"name={PAIR} key_name=omapi_key key={{{{ lookup('ansible.builtin.file', '{secret_file()}') }}}}",
     )
     result = json.loads(proc.stdout.split("=>", 1)[1])
     return result["failover"]

@@ -52,6 +52,13 @@ OVERLAPPING = {
             "dhcpd_mclt=0 is invalid: expected an integer from 1",
             id="mclt-zero",
         ),
+        pytest.param(
+            # The pair mixes Debian 12 and 13 (../../config.yml): fine for dhcpd, not for PXE.
+            ["-e", json.dumps({"pxe_enabled": True})],
+            "mol-dhcp1 runs Debian GNU/Linux 12 (bookworm) and mol-dhcp2 runs Debian GNU/Linux 13 (trixie): "
+            "the nodes of a PXE pair (pxe_enabled) serve the boot loaders of their own packages",
+            id="pxe-on-mixed-releases",
+        ),
     ],
 )
 def test_preflight_refuses_before_any_host_is_touched(extra, expected):
