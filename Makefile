@@ -6,11 +6,22 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
 PYTHON      ?= python3
+# CORE=2.NN: a leg of the ansible-core matrix (`make CORE=2.16 sanity unit`): its own venv from
+# requirements/core-2.NN.txt and its own collection copy. Unset: the main venv of
+# requirements/dev.txt (ansible-core 2.19 and every tool).
+CORE        ?=
+ifeq ($(CORE),)
 VENV        := .venv
-BIN         := $(VENV)/bin
-export PATH := $(CURDIR)/$(BIN):$(PATH)
+REQUIREMENTS := requirements/dev.txt
 # A private copy per caller (COLL_BASE=build/NAME) lets parallel runs not collide.
 COLL_BASE   ?= build
+else
+VENV        := build/venv-core-$(CORE)
+REQUIREMENTS := requirements/core-$(CORE).txt
+COLL_BASE   ?= build/core-$(CORE)
+endif
+BIN         := $(VENV)/bin
+export PATH := $(CURDIR)/$(BIN):$(PATH)
 export ANSIBLE_COLLECTIONS_PATH := $(CURDIR)/$(COLL_BASE)
 export CONTAINERS_CONF := $(CURDIR)/lab/containers.conf
 export ANSIBLE_NOCOLOR := 1
@@ -19,8 +30,10 @@ COLL_DIR    := $(COLL_BASE)/ansible_collections/netboot/dhcp_failover
 # The Debian packages of requirements/host-programs.txt (program -> package; tests/host checks
 # that a fresh machine gets every program from them).
 APT_PACKAGES := $(shell awk '!/^[[:space:]]*(\#|$$)/ && $$2 != "-" && !seen[$$2]++ {print $$2}' requirements/host-programs.txt)
-APT_STAMP   := $(VENV)/.apt-$(shell echo $(APT_PACKAGES) | md5sum | cut -c1-8)
-VENV_STAMP  := $(VENV)/.req-$(shell md5sum requirements/dev.txt | cut -c1-8)
+APT_STAMP   := .venv/.apt-$(shell echo $(APT_PACKAGES) | md5sum | cut -c1-8)
+VENV_STAMP  := $(VENV)/.req-$(shell md5sum $(REQUIREMENTS) 2>/dev/null | cut -c1-8)
+# The matrix legs are the pinned files there are; 2.19 is the main venv's (`make sanity unit`).
+MATRIX_CORES := $(sort $(patsubst requirements/core-%.txt,%,$(wildcard requirements/core-*.txt)))
 
 .PHONY: print-apt-packages help deps collection lint ruff ansible-lint sanity unit pytest test demo \
         lab-up lab-down lock build clean bench
@@ -34,14 +47,14 @@ help:
 
 # --- toolchain -------------------------------------------------------------
 $(APT_STAMP):
-	@mkdir -p $(VENV)
+	@mkdir -p .venv
 	scripts/install-host-packages $(APT_PACKAGES)
 	@touch $@
 
 # The stamp name carries the hash of the pins, so a changed file means a new stamp.
 $(VENV_STAMP): | $(APT_STAMP)
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements/dev.txt
+	$(BIN)/pip install --quiet --disable-pip-version-check -r $(REQUIREMENTS)
 	@touch $@
 
 deps: $(APT_STAMP) $(VENV_STAMP)
@@ -54,6 +67,16 @@ lock:
 	rm -rf build/lock-venv && $(PYTHON) -m venv build/lock-venv
 	build/lock-venv/bin/pip install --quiet -r requirements/dev.in
 	build/lock-venv/bin/pip freeze > requirements/dev.txt
+
+# Re-resolve one matrix leg: make lock-core CORE=2.16 (the newest 2.16.x, and the test tools of
+# requirements/core.in at the versions requirements/dev.txt pins where that ansible-core allows).
+lock-core:
+	@[ -n "$(CORE)" ] || { echo "make lock-core CORE=2.NN"; exit 2; }
+	rm -rf build/lock-core && $(PYTHON) -m venv build/lock-core
+	build/lock-core/bin/pip install --quiet "ansible-core==$(CORE).*" -r requirements/core.in \
+	  -c <(grep -viE '^(ansible-core|resolvelib)==' requirements/dev.txt)
+	{ echo "# ansible-core $(CORE) matrix leg (make matrix); make lock-core CORE=$(CORE) writes this file."; \
+	  build/lock-core/bin/pip freeze; } > requirements/core-$(CORE).txt
 
 # ansible-test and FQCN lookups need the collection under ansible_collections/.
 collection: deps
