@@ -41,7 +41,8 @@ VENV_STAMP  := $(VENV)/.req-$(shell md5sum $(REQUIREMENTS) 2>/dev/null | cut -c1
 MATRIX_CORES := $(sort $(patsubst requirements/core-%.txt,%,$(wildcard requirements/core-*.txt)))
 
 .PHONY: print-apt-packages help deps collection lint ruff ansible-lint sanity unit pytest test demo \
-        lab-up lab-down lock lock-core build clean bench matrix
+        lab-up lab-down lock lock-core lock-packaging build clean bench matrix packaging packaging-deps \
+        ee-context
 
 help:
 	@echo "make test      everything CI checks (installs what it needs)"
@@ -50,6 +51,7 @@ help:
 	@echo "make bench     benchmarks: results under bench/results/"
 	@echo "make lint | sanity | unit | pytest   single steps"
 	@echo "make matrix    sanity and unit on every other ansible-core (CORE=2.NN: one of them)"
+	@echo "make packaging galaxy-importer, antsibull-docs, changelog, execution environment"
 
 # --- toolchain -------------------------------------------------------------
 $(APT_STAMP):
@@ -120,9 +122,9 @@ sanity: collection
 
 lint: ruff ansible-lint
 
-# Unit, real-dhcpd system tests and molecule scenarios in ONE pytest run,
+# Unit, packaging, real-dhcpd system tests and molecule scenarios in ONE pytest run,
 # so the last line is the summary of everything.
-pytest: collection lab-image
+pytest: collection lab-image packaging-deps
 	pytest tests
 
 unit: collection
@@ -164,6 +166,28 @@ test: deps
 
 build: collection
 	cd $(COLL_DIR) && ansible-galaxy collection build --force --output-path $(CURDIR)
+
+# --- packaging: galaxy-importer, antsibull-docs, antsibull-changelog, ansible-builder ---------
+# tests/packaging runs them (inside `make pytest`); their own venv, see requirements/packaging.in.
+PACKAGING_VENV  := build/venv-packaging
+PACKAGING_STAMP := $(PACKAGING_VENV)/.req-$(shell md5sum requirements/packaging.txt | cut -c1-8)
+$(PACKAGING_STAMP): | $(APT_STAMP)
+	rm -rf $(PACKAGING_VENV) && $(PYTHON) -m venv $(PACKAGING_VENV)
+	$(PACKAGING_VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements/packaging.txt
+	@touch $@
+
+packaging-deps: $(PACKAGING_STAMP)
+
+packaging: deps packaging-deps
+	pytest tests/packaging
+
+# The execution environment's build context (execution-environment.yml) in build/ee; building
+# the image from it needs quay.io: `podman build -f Containerfile build/ee` where it is reachable.
+ee-context: build packaging-deps
+	@mkdir -p build/ee-collection
+	cp netboot-dhcp_failover-$$(awk '$$1 == "version:" {print $$2}' galaxy.yml).tar.gz \
+	  build/ee-collection/netboot-dhcp_failover.tar.gz
+	$(PACKAGING_VENV)/bin/ansible-builder create -f execution-environment.yml -c build/ee
 
 # --- benchmarks (measure and print; never part of `make test`) ----------------
 BENCH_STAMP := $(VENV)/.bench-$(shell md5sum requirements/bench.txt | cut -c1-8)
