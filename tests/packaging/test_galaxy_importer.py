@@ -40,4 +40,3 @@ def test_galaxy_importer_accepts_the_tarball_without_a_warning(tmp_path, tarball
     undocumented = sorted(key for key in modules | filters if not docs.get(key))
     assert not undocumented, undocumented
     assert result["metadata"]["version"] == GALAXY["version"]
-
