@@ -182,7 +182,7 @@ packaging: deps packaging-deps
 	pytest tests/packaging
 
 # The execution environment's build context (execution-environment.yml) in build/ee; building
-# the image from it needs quay.io: `podman build -f Containerfile build/ee` where it is reachable.
+# the image from it needs quay.io: `podman build -t netboot-ee build/ee` where it is reachable.
 ee-context: build packaging-deps
 	@mkdir -p build/ee-collection
 	cp netboot-dhcp_failover-$$(awk '$$1 == "version:" {print $$2}' galaxy.yml).tar.gz \
