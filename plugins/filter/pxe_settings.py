@@ -81,15 +81,15 @@ _value:
   description:
     - With O(strict=false), a dict with C(errors) (a list of messages, empty when the definition is
       valid) and C(settings). With O(strict=true), the settings.
-    - "The settings (complete only without errors): C(root) (O(_input.pxe_root) without a trailing
-      C(/)), C(server_address), C(http_port), C(http_base) (C(http://ADDRESS[:PORT])),
-      C(bios_loader), C(bios_file), C(uefi_loader), C(uefi_file), C(uefi_arches), C(ipxe_http) (a
-      bool), C(arch_files) (a list of C({arch, path}) sorted by lower-case C(arch)), C(images)
-      (C({name, url, src, checksum, algorithm, digest}), C(url) or C(src) null, lower-case checksum),
-      C(entries) (C({name, title, kernel, initrd, cmdline}), C(title) defaults to the name,
-      C(initrd) a list, C(cmdline) a string), C(default_entry) (the first entry's name when
-      O(_input.pxe_default_entry) is empty), C(menu_timeout), C(menu_title), C(peers),
-      C(tftp_options), C(apt_cache_valid_time)."
+    - "The settings (complete only without errors): C(root)
+      (O(netboot.dhcp_failover.pxe#role:main:pxe_root) without a trailing C(/)), C(server_address),
+      C(http_port), C(http_base) (C(http://ADDRESS[:PORT])), C(bios_loader), C(bios_file), C(uefi_loader),
+      C(uefi_file), C(uefi_arches), C(ipxe_http) (a bool), C(arch_files) (a list of C({arch, path}) sorted
+      by lower-case C(arch)), C(images) (C({name, url, src, checksum, algorithm, digest}), C(url) or
+      C(src) null, lower-case checksum), C(entries) (C({name, title, kernel, initrd, cmdline}), C(title)
+      defaults to the name, C(initrd) a list, C(cmdline) a string), C(default_entry) (the first entry's
+      name when O(netboot.dhcp_failover.pxe#role:main:pxe_default_entry) is empty), C(menu_timeout),
+      C(menu_title), C(peers), C(tftp_options), C(apt_cache_valid_time)."
   type: dict
 """
 
@@ -110,13 +110,6 @@ def pxe_settings(variables, strict=False):
     return settings
 
 
-def pxe_tree_differences(mine, peers):
-    if not isinstance(mine, dict) or not isinstance(peers, dict):
-        raise AnsibleFilterError('netboot.dhcp_failover.pxe_tree_differences: expected a dict of path: checksum '
-                                 'and a dict of peer: (dict or none)')
-    return pxe.tree_differences(mine, peers)
-
-
 class FilterModule:
     def filters(self):
-        return {'pxe_settings': pxe_settings, 'pxe_tree_differences': pxe_tree_differences}
+        return {'pxe_settings': pxe_settings}

@@ -11,7 +11,7 @@ DOCUMENTATION = r'''
 ---
 module: lease_info
 short_description: Count the addresses of an ISC dhcpd lease file by binding state
-version_added: 0.2.0
+version_added: 0.1.0
 description:
   - Reads the lease file of ISC dhcpd 4.4 (C(dhcpd.leases), see dhcpd.leases(5)) on the managed
     node, as dhcpd reads it at start (the last entry of an address is its binding).

@@ -5,6 +5,10 @@ comes from what that script did to the pair (which MAC got which client id or ho
 address was released, declined, handed out in partner-down), not from the parser.
 """
 
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
 import calendar
 import json
 import os

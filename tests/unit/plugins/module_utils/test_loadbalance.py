@@ -1,5 +1,9 @@
 """plugins/module_utils/loadbalance.py: vectors, round trips, properties, every error path."""
 
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st

@@ -1,5 +1,9 @@
 """failover-state decoding, the state table and the guard against unknown state numbers."""
 
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
 import datetime
 import struct
 

@@ -5,6 +5,10 @@ struct.pack and hmac, answers were captured from a real dhcpd 4.4.3 (Debian 12) 
 client in the lab (key "omapi_key", secret b"0123456789abcdef", peer "pair", secondary).
 """
 
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
 import base64
 import contextlib
 import hashlib

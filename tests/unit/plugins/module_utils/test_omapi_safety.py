@@ -1,5 +1,9 @@
 """The rules of module_utils/omapi/safety.py: when a state change is refused, and why."""
 
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
 import socket
 
 import pytest

@@ -4,11 +4,15 @@ The real daemon is exercised in tests/system/test_omapi_*.py; this covers the de
 (idempotence, check mode, diff, guards, argument errors) quickly and exhaustively.
 """
 
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
 import json
 import struct
 
 import pytest
-from ansible.module_utils.testing import patch_module_args
+from module_args import patch_module_args
 
 from ansible_collections.netboot.dhcp_failover.plugins.module_utils.omapi import errors, objects, protocol
 from ansible_collections.netboot.dhcp_failover.plugins.modules import failover_info, failover_state

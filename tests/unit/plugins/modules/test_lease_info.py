@@ -1,10 +1,14 @@
 """lease_info on lease files written by a real dhcpd (tests/unit/plugins/module_utils/fixtures/leases)."""
 
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
 import json
 import os
 
 import pytest
-from ansible.module_utils.testing import patch_module_args
+from module_args import patch_module_args
 
 from ansible_collections.netboot.dhcp_failover.plugins.modules import lease_info
 

@@ -5,12 +5,12 @@ import copy
 import pytest
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.netboot.dhcp_failover.plugins.filter.pxe_settings import FilterModule
+from ansible_collections.netboot.dhcp_failover.plugins.filter import pxe_settings as settings_plugin
+from ansible_collections.netboot.dhcp_failover.plugins.filter import pxe_tree_differences as tree_plugin
 from ansible_collections.netboot.dhcp_failover.plugins.plugin_utils import pxe
 
-FILTERS = FilterModule().filters()
-pxe_settings_filter = FILTERS["pxe_settings"]
-pxe_tree_differences = FILTERS["pxe_tree_differences"]
+pxe_settings_filter = settings_plugin.FilterModule().filters()["pxe_settings"]
+pxe_tree_differences = tree_plugin.FilterModule().filters()["pxe_tree_differences"]
 
 SHA256 = "sha256:" + "ab" * 32
 VALID = {
