@@ -54,6 +54,14 @@ options:
       - Also return every binding in RV(records). Large pools give a large result.
     type: bool
     default: false
+  history:
+    description:
+      - Also return every lease entry in file order in RV(history), not only the last of each
+        address: what dhcpd recorded since it last rewrote the file (at start and about hourly).
+        Larger still than O(records).
+    type: bool
+    default: false
+    version_added: 0.3.0
 attributes:
   check_mode:
     support: full
@@ -194,6 +202,15 @@ records:
       hardware_address: '02:00:00:00:01:06'
       uid: '01:02:00:00:00:01:06'
       client_hostname: pxe-node-6
+history:
+  description:
+    - Every complete lease entry of the file in file order (the same keys as RV(records)).
+  returned: when O(history=true)
+  type: list
+  elements: dict
+  sample:
+    - {address: 198.18.100.151, binding_state: free, starts: 1796173001, ends: 1796173001}
+    - {address: 198.18.100.151, binding_state: active, starts: 1796173021, ends: 1796173051}
 '''
 
 from ansible.module_utils.basic import AnsibleModule
@@ -224,6 +241,7 @@ def main():
             since=dict(type='int'),
             ranges=dict(type='list', elements='str', default=[]),
             records=dict(type='bool', default=False),
+            history=dict(type='bool', default=False),
         ),
         supports_check_mode=True,
     )
@@ -239,7 +257,7 @@ def main():
                          path=params['path'])
     try:
         result = summary(text, since=params['since'], role=params['role'], ranges=params['ranges'],
-                         records=params['records'])
+                         records=params['records'], history=params['history'])
     except LeaseFileError as exc:
         module.fail_json(msg='%s is not a dhcpd lease file: %s' % (params['path'], exc), path=params['path'])
     module.exit_json(changed=False, path=params['path'], **result)

@@ -648,15 +648,25 @@ def _ends(record):
     return float('inf') if ends is None else ends
 
 
-def binding_unknown(mine, theirs):
+def binding_unknown(mine, theirs, earlier=()):
     """Why the partner does NOT hold the node's binding ``mine`` the same way (None: it does).
 
-    ``mine`` is the node's last entry for an address, ``theirs`` the partner's (or None), both
-    lease_info records. The partner holds it the same way when its entry binds the address to the
-    same client (hardware address and client identifier) in the same state until at least the same
-    end: then it neither hands the address to another client before the node's client lets it go,
-    nor forgets the binding when the node fetches the partner's database in recover.
+    ``mine`` is the node's last entry for an address, ``theirs`` the partner's last entry for it
+    (or None), ``earlier`` the partner's entries for it before that, in file order; all lease_info
+    records. The partner holds it the same way when its last entry binds the address to the same
+    client (hardware address and client identifier) in the same state until at least the same end:
+    then it neither hands the address to another client before the node's client lets it go, nor
+    forgets the binding when the node fetches the partner's database in recover. It also knew it
+    when an earlier entry is the node's binding itself (the same, starting at the same second):
+    whatever the partner wrote about the address after that (the client released it, renewed it)
+    it did knowing the binding.
     """
+    if any(_held_as(mine, entry) is None and entry.get('starts') == mine.get('starts') for entry in earlier):
+        return None
+    return _held_as(mine, theirs)
+
+
+def _held_as(mine, theirs):
     if theirs is None:
         return 'not in the partner\'s lease file'
     if theirs.get('binding_state') != mine.get('binding_state'):
@@ -684,7 +694,8 @@ def stop_proof(node_leases, partner_leases, node_running=True):
     bindings, unknown, unknown_count}``.
 
     ``node_leases`` is lease_info (``records: true``) of the node's lease file read after dhcpd
-    stopped there, ``partner_leases`` the same of the partner's file read after that. Clean when
+    stopped there, ``partner_leases`` the same (with ``history: true``) of the partner's file read
+    after that. Clean when
     every binding the node holds for a client (HELD states) is held the same way by the partner
     (binding_unknown); a node without any such binding is the trivial case.
     """
@@ -697,6 +708,10 @@ def stop_proof(node_leases, partner_leases, node_running=True):
     elif (node_leases or {}).get('partial_tail'):
         reasons.append("the node's lease file ends in a half-written entry (line %s)" % node_leases['partial_tail'])
     theirs, partner_error = _records(partner_leases, "the partner's")
+    history = {}
+    for entry in (partner_leases or {}).get('history') or []:
+        if isinstance(entry, dict) and 'address' in entry:
+            history.setdefault(entry['address'], []).append(entry)
     held = sorted((r for r in (mine or {}).values() if r.get('binding_state') in HELD),
                   key=lambda r: tuple(int(part) for part in r['address'].split('.')))
     unknown = []
@@ -704,7 +719,7 @@ def stop_proof(node_leases, partner_leases, node_running=True):
         reasons.append(partner_error)
     elif theirs is not None:
         for record in held:
-            why = binding_unknown(record, theirs.get(record['address']))
+            why = binding_unknown(record, theirs.get(record['address']), history.get(record['address'], ()))
             if why:
                 unknown.append({'address': record['address'], 'client': record.get('hardware_address')
                                 or record.get('uid'), 'why': why})

@@ -385,6 +385,21 @@ def test_binding_unknown_when_the_partner_lets_it_end_earlier():
     assert why.startswith("the partner has it ending ") and "before" in why
 
 
+def test_binding_known_when_the_partner_recorded_it_and_the_client_released_it_since():
+    released = lease("198.18.100.5", "released", ends=NOW + 1)
+    history = [lease("198.18.100.5", "backup", mac=None), lease("198.18.100.5"), released]
+    assert decisions.binding_unknown(lease("198.18.100.5"), released, history) is None
+
+
+def test_binding_unknown_when_only_an_older_binding_of_the_client_was_recorded():
+    # The client held the address before (starting earlier, even ending later) and released it;
+    # the node's new binding of it never reached the partner.
+    older = lease("198.18.100.5", starts=NOW - 500, ends=NOW + 200)
+    released = lease("198.18.100.5", "released", starts=NOW - 500, ends=NOW - 30)
+    why = decisions.binding_unknown(lease("198.18.100.5"), released, [older, released])
+    assert why == "the partner has it released"
+
+
 def test_binding_never_ending_is_known_only_as_never_ending():
     assert decisions.binding_unknown(lease("198.18.100.5", ends=None), lease("198.18.100.5", ends=None)) is None
     assert "before never" in decisions.binding_unknown(lease("198.18.100.5", ends=None), lease("198.18.100.5"))
@@ -402,6 +417,14 @@ def test_maintenance_record_of_a_clean_stop_under_load():
     assert record["lease_file_at_proof"] == [7, 100, 1.5] and record["recover_wait_until_epoch"] is None
     assert record["started_epoch"] == NOW and record["unacked_updates"] == 3
     assert result["why"].startswith("Clean stop: every one of the 2 bindings of dhcp2 is held the same way by dhcp1")
+
+
+def test_maintenance_record_reads_the_partners_history():
+    mine = leases_result(lease("198.18.100.5"))
+    released = lease("198.18.100.5", "released", ends=NOW + 1)
+    theirs = leases_result(released, history=[lease("198.18.100.5"), released])
+    assert record_plan(mine, theirs)["record"]["clean"] is True
+    assert record_plan(mine, leases_result(released))["record"]["clean"] is False
 
 
 def test_maintenance_record_of_a_node_without_bindings_is_clean():
