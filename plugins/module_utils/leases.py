@@ -386,7 +386,7 @@ def allocated_since(entries, since, own_state):
     return sum(1 for address in fresh if previous[address] == 'active')
 
 
-def summary(text, since=None, role=None, ranges=None, records=False, history=False):
+def summary(text, since=None, role=None, ranges=None, records=False, *, history=False):
     """What lease_info returns: counts per binding state (overall and per range), the failover
     peer states, optionally the records and the allocations since ``since``."""
     parsed = parse(text)
