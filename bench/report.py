@@ -164,8 +164,8 @@ def _converge_md(converge):
 
 
 def _maintenance_load_md(data):
-    lines = ["## maintenance.yml start + end, clients busy vs idle (netns pair, mclt %d)%s" % (data["mclt"],
-                                                                                             _when(data)), ""]
+    title = "## maintenance.yml start + end, clients busy vs idle (netns pair, mclt %d)%s"
+    lines = [title % (data["mclt"], _when(data)), ""]
     lines += ["| clients | start s | end s | start + end s | clean / recover-done per run |", "|---|---|---|---|---|"]
     for kind in ("idle", "busy"):
         runs = ", ".join("%s/%s (%d bindings)" % (s["clean"], s["recover_done"], s["bindings"])

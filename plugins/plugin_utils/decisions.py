@@ -724,10 +724,10 @@ def stop_proof(node_leases, partner_leases, node_running=True):
                 unknown.append({'address': record['address'], 'client': record.get('hardware_address')
                                 or record.get('uid'), 'why': why})
     if unknown:
-        reasons.append('%d of the node\'s %d bindings are not known to the partner the same way: %s%s' % (
-            len(unknown), len(held), '; '.join('%s (%s): %s' % (u['address'], u['client'], u['why'])
-                                              for u in unknown[:SHOWN_UNKNOWN]),
-            ' and %d more' % (len(unknown) - SHOWN_UNKNOWN) if len(unknown) > SHOWN_UNKNOWN else ''))
+        shown = '; '.join('%s (%s): %s' % (u['address'], u['client'], u['why']) for u in unknown[:SHOWN_UNKNOWN])
+        more = ' and %d more' % (len(unknown) - SHOWN_UNKNOWN) if len(unknown) > SHOWN_UNKNOWN else ''
+        reasons.append('%d of the node\'s %d bindings are not known to the partner the same way: %s%s'
+                       % (len(unknown), len(held), shown, more))
     return {'clean': not reasons, 'why_not_clean': reasons, 'bindings': len(held),
             'unknown': unknown[:SHOWN_UNKNOWN], 'unknown_count': len(unknown)}
 

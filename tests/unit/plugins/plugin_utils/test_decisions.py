@@ -626,8 +626,9 @@ def lease_file(draw):
     """lease_info records of a small pool: any state, one of three clients, any end (or never)."""
     records = []
     for address in draw(st.lists(st.sampled_from(ADDRESSES), unique=True, max_size=len(ADDRESSES))):
-        records.append(lease(address, draw(st.sampled_from(["active", "free", "backup", "expired", "released",
-                                                             "abandoned", "bootp", "reserved"])),
+        state = draw(st.sampled_from(["active", "free", "backup", "expired", "released", "abandoned", "bootp",
+                                      "reserved"]))
+        records.append(lease(address, state,
                              mac=draw(st.sampled_from([None, MAC, "02:00:00:00:00:02"])),
                              uid=draw(st.sampled_from([None, "01:02:00:00:00:00:01"])),
                              ends=draw(st.sampled_from([None, NOW - 5, NOW + 100, NOW + 300]))))
