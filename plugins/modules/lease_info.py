@@ -57,11 +57,10 @@ options:
   history:
     description:
       - Also return every lease entry in file order in RV(history), not only the last of each
-        address: what dhcpd recorded since it last rewrote the file (at start and about hourly).
+        address, so what dhcpd recorded since it last rewrote the file (at start and about hourly).
         Larger still than O(records).
     type: bool
     default: false
-    version_added: 0.3.0
 attributes:
   check_mode:
     support: full
