@@ -163,6 +163,18 @@ def _converge_md(converge):
     return lines
 
 
+def _maintenance_load_md(data):
+    title = "## maintenance.yml start + end, clients busy vs idle (netns pair, mclt %d)%s"
+    lines = [title % (data["mclt"], _when(data)), ""]
+    lines += ["| clients | start s | end s | start + end s | clean / recover-done per run |", "|---|---|---|---|---|"]
+    for kind in ("idle", "busy"):
+        runs = ", ".join("%s/%s (%d bindings)" % (s["clean"], s["recover_done"], s["bindings"])
+                         for s in data["samples"][kind])
+        lines.append("| %s | %s | %s | %s | %s |" % (kind, _fmt(data["start_s"][kind], 1), _fmt(data["end_s"][kind], 1),
+                                                     _fmt(data["total_s"][kind], 1), runs))
+    return lines + [""]
+
+
 def markdown(results):
     lines = ["# Benchmark results", "", "Each figure: median [min-max] over the runs.", ""]
     meta = results["meta"]
@@ -175,6 +187,8 @@ def markdown(results):
         lines += _storm_md(results["storm"])
     if results.get("converge"):
         lines += _converge_md(results["converge"])
+    if results.get("maintenance_load"):
+        lines += _maintenance_load_md(results["maintenance_load"])
     for name, error in results.get("errors", {}).items():
         lines.append("Benchmark %s failed: %s" % (name, error.splitlines()[0] if error else ""))
     return "\n".join(lines) + "\n"

@@ -42,9 +42,10 @@ def recover_plan(observations, now=None):
     return decisions.recover_plan(observations, _now(now))
 
 
-def maintenance_plan(observations, node, action, *, now=None, count=None, lease_stat=None, clean=None):
+def maintenance_plan(observations, node, action, *, now=None, count=None, lease_stat=None, clean=None,
+                     node_leases=None, partner_leases=None):
     return decisions.maintenance_plan(observations, node, action, _now(now), count=count, lease_stat=lease_stat,
-                                      clean=clean)
+                                      clean=clean, node_leases=node_leases, partner_leases=partner_leases)
 
 
 class FilterModule:

@@ -386,7 +386,7 @@ def allocated_since(entries, since, own_state):
     return sum(1 for address in fresh if previous[address] == 'active')
 
 
-def summary(text, since=None, role=None, ranges=None, records=False):
+def summary(text, since=None, role=None, ranges=None, records=False, *, history=False):
     """What lease_info returns: counts per binding state (overall and per range), the failover
     peer states, optionally the records and the allocations since ``since``."""
     parsed = parse(text)
@@ -409,4 +409,6 @@ def summary(text, since=None, role=None, ranges=None, records=False):
         result['ranges'] = count_by_range(bindings, ranges)
     if records:
         result['records'] = [bindings[address] for address in sorted(bindings, key=_ip)]
+    if history:
+        result['history'] = [entry for entry in parsed['entries'] if 'binding_state' in entry]
     return result

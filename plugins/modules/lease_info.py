@@ -54,6 +54,13 @@ options:
       - Also return every binding in RV(records). Large pools give a large result.
     type: bool
     default: false
+  history:
+    description:
+      - Also return every lease entry in file order in RV(history), not only the last of each
+        address, so what dhcpd recorded since it last rewrote the file (at start and about hourly).
+        Larger still than O(records).
+    type: bool
+    default: false
 attributes:
   check_mode:
     support: full
@@ -201,6 +208,15 @@ records:
       hardware_address: '02:00:00:00:01:06'
       uid: '01:02:00:00:00:01:06'
       client_hostname: pxe-node-6
+history:
+  description:
+    - Every complete lease entry of the file in file order (the same keys as RV(records)).
+  returned: when O(history=true)
+  type: list
+  elements: dict
+  sample:
+    - {address: 198.18.100.151, binding_state: free, starts: 1796173001, ends: 1796173001}
+    - {address: 198.18.100.151, binding_state: active, starts: 1796173021, ends: 1796173051}
 '''
 
 import time
@@ -233,6 +249,7 @@ def main():
             since=dict(type='int'),
             ranges=dict(type='list', elements='str', default=[]),
             records=dict(type='bool', default=False),
+            history=dict(type='bool', default=False),
         ),
         supports_check_mode=True,
     )
@@ -249,7 +266,7 @@ def main():
                          path=params['path'])
     try:
         result = summary(text, since=params['since'], role=params['role'], ranges=params['ranges'],
-                         records=params['records'])
+                         records=params['records'], history=params['history'])
     except LeaseFileError as exc:
         module.fail_json(msg='%s is not a dhcpd lease file: %s' % (params['path'], exc), path=params['path'])
     module.exit_json(changed=False, path=params['path'], read_at=read_at, **result)

@@ -629,24 +629,107 @@ def _target(observations, node):
     raise DecisionError('%r is not a node of the pair %s / %s' % (node, p['host'], s['host']))
 
 
-def clean_stop_reasons(count, node_running, lease_note):
-    """Why a maintenance stop is NOT clean (empty: clean), from the count taken before the stop.
+# Binding states in which a client may hold the address (dhcpd's BINDING_STATES): what a node told
+# a client lives on in these. free, backup, expired, released, abandoned and reset give nobody
+# anything, and the two peers routinely disagree on them (pool balancing moves addresses between
+# free and backup), so they prove nothing either way.
+HELD = ('active', 'bootp', 'reserved')
+# How many unknown bindings a record and a report list (the count is always complete).
+SHOWN_UNKNOWN = 5
 
-    ``count`` is the node's failover_info ``failover`` dict read last before the stop (or None),
-    ``lease_note`` the ansible.builtin.stat ``stat`` of the lease file taken before the count.
+
+def _client(record):
+    return (record.get('hardware_address'), record.get('uid'))
+
+
+def _ends(record):
+    # None is "never" (an infinite lease): later than any time.
+    ends = record.get('ends')
+    return float('inf') if ends is None else ends
+
+
+def binding_unknown(mine, theirs, earlier=()):
+    """Why the partner does NOT hold the node's binding ``mine`` the same way (None: it does).
+
+    ``mine`` is the node's last entry for an address, ``theirs`` the partner's last entry for it
+    (or None), ``earlier`` the partner's entries for it before that, in file order; all lease_info
+    records. The partner holds it the same way when its last entry binds the address to the same
+    client (hardware address and client identifier) in the same state until at least the same end:
+    then it neither hands the address to another client before the node's client lets it go, nor
+    forgets the binding when the node fetches the partner's database in recover. It also knew it
+    when an earlier entry is the node's binding itself (the same, starting at the same second):
+    whatever the partner wrote about the address after that (the client released it, renewed it)
+    it did knowing the binding.
     """
-    count = count or {}
+    if any(_held_as(mine, entry) is None and entry.get('starts') == mine.get('starts') for entry in earlier):
+        return None
+    return _held_as(mine, theirs)
+
+
+def _held_as(mine, theirs):
+    if theirs is None:
+        return 'not in the partner\'s lease file'
+    if theirs.get('binding_state') != mine.get('binding_state'):
+        return 'the partner has it %s' % theirs.get('binding_state')
+    if _client(theirs) != _client(mine):
+        return 'the partner has it bound to another client (%s)' % (theirs.get('hardware_address')
+                                                                    or theirs.get('uid') or 'none')
+    if _ends(theirs) < _ends(mine):
+        return 'the partner has it ending %s, before %s' % (when(theirs['ends']),
+                                                            'never' if mine.get('ends') is None else when(mine['ends']))
+    return None
+
+
+def _records(result, whose):
+    """(records by address, error) from a registered lease_info result with records=true."""
+    if not isinstance(result, dict) or result.get('skipped') or _unreachable(result):
+        return None, '%s lease file was not read' % whose
+    if result.get('failed') or not isinstance(result.get('records'), list):
+        return None, '%s lease file could not be read (%s)' % (whose, result.get('msg') or 'no records')
+    return dict((r['address'], r) for r in result['records'] if isinstance(r, dict) and 'address' in r), None
+
+
+def stop_proof(node_leases, partner_leases, node_running=True):
+    """Whether the stopped node's bindings are all known to the partner: ``{clean, why_not_clean,
+    bindings, unknown, unknown_count}``.
+
+    ``node_leases`` is lease_info (``records: true``) of the node's lease file read after dhcpd
+    stopped there, ``partner_leases`` the same (with ``history: true``) of the partner's file read
+    after that. Clean when
+    every binding the node holds for a client (HELD states) is held the same way by the partner
+    (binding_unknown); a node without any such binding is the trivial case.
+    """
     reasons = []
     if not node_running:
-        reasons.append('dhcpd was not running when the maintenance started')
-    if (count.get('local_state'), count.get('partner_state')) != ('normal', 'normal'):
-        reasons.append('the pair was not NORMAL at the count (updates may have been queued unsent)')
-    unacked = _int(count.get('cur_unacked_updates'))
-    if unacked != 0:
-        reasons.append('cur-unacked-updates was %s, not 0' % unacked)
-    if not (lease_note or {}).get('exists'):
-        reasons.append('no lease file at the lease file path')
-    return reasons
+        reasons.append('dhcpd was not running when the maintenance started (its lease file may not be its last word)')
+    mine, error = _records(node_leases, "the node's")
+    if error:
+        reasons.append(error)
+    elif (node_leases or {}).get('partial_tail'):
+        reasons.append("the node's lease file ends in a half-written entry (line %s)" % node_leases['partial_tail'])
+    theirs, partner_error = _records(partner_leases, "the partner's")
+    history = {}
+    for entry in (partner_leases or {}).get('history') or []:
+        if isinstance(entry, dict) and 'address' in entry:
+            history.setdefault(entry['address'], []).append(entry)
+    held = sorted((r for r in (mine or {}).values() if r.get('binding_state') in HELD),
+                  key=lambda r: tuple(int(part) for part in r['address'].split('.')))
+    unknown = []
+    if held and partner_error:
+        reasons.append(partner_error)
+    elif theirs is not None:
+        for record in held:
+            why = binding_unknown(record, theirs.get(record['address']), history.get(record['address'], ()))
+            if why:
+                unknown.append({'address': record['address'], 'client': record.get('hardware_address')
+                                or record.get('uid'), 'why': why})
+    if unknown:
+        shown = '; '.join('%s (%s): %s' % (u['address'], u['client'], u['why']) for u in unknown[:SHOWN_UNKNOWN])
+        more = ' and %d more' % (len(unknown) - SHOWN_UNKNOWN) if len(unknown) > SHOWN_UNKNOWN else ''
+        reasons.append('%d of the node\'s %d bindings are not known to the partner the same way: %s%s'
+                       % (len(unknown), len(held), shown, more))
+    return {'clean': not reasons, 'why_not_clean': reasons, 'bindings': len(held),
+            'unknown': unknown[:SHOWN_UNKNOWN], 'unknown_count': len(unknown)}
 
 
 def lease_note(stat):
@@ -672,17 +755,32 @@ def _start(n, o, now, facts):
 
 
 def _record(n, o, now, facts):
-    count = facts['count']
-    reasons = clean_stop_reasons(count, n['omapi'], facts['lease_stat'])
-    return 'record', 'clean' if not reasons else '; '.join(reasons), {'record': {
+    proof = stop_proof(facts['node_leases'], facts['partner_leases'], node_running=n['omapi'] or hung(n))
+    count = facts['count'] or {}
+    deadline = (n['stos'] + n['mclt']) if n['stos'] and n['mclt'] else None
+    if proof['clean']:
+        why = ('Clean stop: %s' % ('every one of the %d bindings of %s is held the same way by %s'
+                                   % (proof['bindings'], n['host'], o['host']) if proof['bindings']
+                                   else '%s holds no binding for any client (nothing to prove)' % n['host'])
+               + '. End will move %s from recover-wait to recover-done at once.' % n['host'])
+    else:
+        why = ('NOT a clean stop: %s. End will wait in recover-wait until %s.'
+               % ('; '.join(proof['why_not_clean']),
+                  ('%s (old stos + MCLT, %d s from now)' % (when(deadline), max(deadline - int(now), 0)))
+                  if deadline else "the node's old stos + MCLT (not read before the stop)"))
+    return 'record', why, {'record': {
         'node': n['host'],
         'started': time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime(int(now))),
         'started_epoch': int(now),
-        'unacked_updates': _int((count or {}).get('cur_unacked_updates')),
-        'clean': not reasons,
-        'why_not_clean': reasons,
-        # end trusts "clean" only if the lease file is still exactly this one.
-        'lease_file_at_count': lease_note(facts['lease_stat']),
+        'unacked_updates': _int(count.get('cur_unacked_updates')),
+        'clean': proof['clean'],
+        'why_not_clean': proof['why_not_clean'],
+        'bindings': proof['bindings'],
+        'unknown_bindings': proof['unknown'],
+        'unknown_count': proof['unknown_count'],
+        'recover_wait_until_epoch': None if proof['clean'] else deadline,
+        # end trusts "clean" only if the lease file is still exactly the one the proof read.
+        'lease_file_at_proof': lease_note(facts['lease_stat']),
     }}
 
 
@@ -693,13 +791,14 @@ def _end(n, o, now, facts):
     doubts += list(record.get('why_not_clean') or [])
     if record and running:
         doubts.append('dhcpd already runs on %s (it rewrote its lease file after the stop)' % n['host'])
-    if record and not running and record.get('lease_file_at_count') != lease_note(facts['lease_stat']):
-        doubts.append('the lease file changed since the count of unacked updates (a lease was written before the '
-                      'stop, dhcpd ran since, or the file was restored or edited)')
+    if record and not running and record.get('lease_file_at_proof') != lease_note(facts['lease_stat']):
+        doubts.append('the lease file changed since the proof read it after the stop (dhcpd ran since, or the '
+                      'file was restored or edited)')
     is_clean = bool(record.get('clean')) and not doubts
     if is_clean:
-        then = ('The record says the stop was clean (pair NORMAL, 0 unacked updates) and the lease file is unchanged '
-                'since the count: if %s comes back in recover-wait it is moved to recover-done at once.' % n['host'])
+        then = ('The record says the stop was clean (every binding of %s held the same way by %s) and the lease '
+                'file is unchanged since: if %s comes back in recover-wait it is moved to recover-done at once.'
+                % (n['host'], o['host'], n['host']))
     else:
         then = ('No clean stop on record (%s): if %s comes back in recover-wait, it waits until its old stos + MCLT; '
                 'the deadline is shown then.' % ('; '.join(doubts), n['host']))
@@ -725,7 +824,8 @@ def _recover_wait(n, o, now, facts):
 MAINTENANCE_STEPS = {'start': _start, 'record': _record, 'end': _end, 'recover-wait': _recover_wait}
 
 
-def maintenance_plan(observations, node, action, now, *, count=None, lease_stat=None, clean=None):
+def maintenance_plan(observations, node, action, now, *, count=None, lease_stat=None, clean=None, node_leases=None,
+                     partner_leases=None):
     """What maintenance.yml does for ``node`` of this pair, as data.
 
     ``action``:
@@ -733,9 +833,13 @@ def maintenance_plan(observations, node, action, now, *, count=None, lease_stat=
     - ``start``: ``action`` is ``refuse`` (the partner is not serving: the node may be the last
       one answering), ``nothing`` (already in maintenance) or ``stop`` (with ``write_record``
       and ``noticed_states``, the partner's states that show it noticed the stop).
-    - ``record``: the maintenance record to write on the node after the stop (``action``
-      ``record``, ``record``: the dict). Needs ``count`` (the node's last failover state read
-      before the stop) and ``lease_stat`` (the lease file's stat taken before the count).
+    - ``record``: the verdict on the stop and the maintenance record to write on the node
+      (``action`` ``record``, ``record``: the dict, ``why``: the verdict with the recover-wait
+      deadline when the wait will be needed). Needs ``node_leases`` (lease_info with records of
+      the node's lease file, read after dhcpd stopped), ``partner_leases`` (the same of the
+      partner's file, read after that) and ``lease_stat`` (the node's lease file's stat taken just
+      before its read); ``count`` (the node's last failover state read before the stop) is kept
+      for information. See stop_proof.
     - ``end``: ``action`` is ``start`` (dhcpd is stopped) or ``keep`` (it runs); ``clean``
       says whether recover-wait may be skipped (the clean-stop rule), ``doubts`` why not,
       ``starting_states`` the states the restarted node passes through first. Needs
@@ -748,7 +852,8 @@ def maintenance_plan(observations, node, action, now, *, count=None, lease_stat=
         raise DecisionError('action must be %s, not %r' % (', '.join(MAINTENANCE_STEPS), action))
     n, o = _target(observations, node)
     decided, why, extra = MAINTENANCE_STEPS[action](
-        n, o, now, {'count': count, 'lease_stat': lease_stat, 'clean': clean})
+        n, o, now, {'count': count, 'lease_stat': lease_stat, 'clean': clean, 'node_leases': node_leases,
+                    'partner_leases': partner_leases})
     plan = {'action': decided, 'node': n['host'], 'partner': o['host'], 'findings': findings(observations), 'why': why}
     plan.update(extra)
     return plan

@@ -21,9 +21,12 @@ import collection_path
 import pytest
 
 from dhcplab import configs
+from dhcplab.busy import BusyClients
+from dhcplab.service import LabServices
 
 collection_path.ensure()
 
+from ansible_collections.netboot.dhcp_failover.plugins.module_utils import leases  # noqa: E402
 from ansible_collections.netboot.dhcp_failover.plugins.module_utils.omapi import objects, protocol  # noqa: E402
 
 pytestmark = pytest.mark.system
@@ -58,12 +61,14 @@ def collections_path():
 class Ops:
     """Runs the collection's playbooks against the lab pair."""
 
-    def __init__(self, tmp_path, collections, pair, secret, pool, *, unreachable=()):
+    def __init__(self, tmp_path, collections, pair, secret, pool, *, unreachable=(), services=None):
         self.dir = tmp_path / "ops"
         self.dir.mkdir(exist_ok=True)
         self.collections = collections
         self.secret = secret
         self.runs = 0
+        # dhcpd's service tasks act on the lab servers (dhcplab.service), not on this machine.
+        self.env = services.ansible_env() if services else {}
         hosts = {}
         for name, server, port in (
             ("s1", pair.primary, configs.PRIMARY_PORT),
@@ -79,6 +84,8 @@ class Ops:
                 # Both lab servers run on this machine: tell their processes apart.
                 "dhcp_ops_dhcpd_pattern": "dhcpd .*-cf %s" % server.conf_file,
             }
+            if services:
+                hosts[name]["nbtest_service_mgr"] = services.host(server)
             if name in unreachable:
                 # ssh to the lab server's address, where nothing listens on port 22: Ansible
                 # cannot reach this "host" although its dhcpd runs.
@@ -112,18 +119,24 @@ class Ops:
         fd = os.open(str(self.inventory), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as handle:
             json.dump(inventory, handle)
+        if services:
+            services.prime(os.path.dirname(sys.executable), self.inventory, self._environment())
 
-    def run(self, playbook, *extra, expect_rc=0):
-        """Run netboot.dhcp_failover.PLAYBOOK with the json callback; return (rc, parsed output)."""
-        self.runs += 1
-        env = dict(
+    def _environment(self):
+        return dict(
             os.environ,
             ANSIBLE_COLLECTIONS_PATH=self.collections,
             ANSIBLE_NOCOLOR="1",
             ANSIBLE_STDOUT_CALLBACK="ansible.posix.json",
             ANSIBLE_LOCAL_TEMP=str(self.dir / "tmp"),
             ANSIBLE_HOME=str(self.dir / "home"),
+            **self.env,
         )
+
+    def run(self, playbook, *extra, expect_rc=0):
+        """Run netboot.dhcp_failover.PLAYBOOK with the json callback; return (rc, parsed output)."""
+        self.runs += 1
+        env = self._environment()
         argv = [
             os.path.join(os.path.dirname(sys.executable), "ansible-playbook"),
             "-i",
@@ -132,20 +145,24 @@ class Ops:
             *extra,
         ]
         started = time.monotonic()
-        proc = subprocess.run(argv, env=env, capture_output=True, text=True, check=False, timeout=300)
-        print("%s run %d: %.1f s, rc=%d" % (playbook, self.runs, time.monotonic() - started, proc.returncode))
+        proc = subprocess.run(argv, env=env, capture_output=True, text=True, check=False, timeout=900)
+        self.last_seconds = time.monotonic() - started
+        print("%s run %d: %.1f s, rc=%d" % (playbook, self.runs, self.last_seconds, proc.returncode))
         output = proc.stdout + proc.stderr
+        # The whole run, for a failure's post-mortem (the assertion shows only its end).
+        (self.dir / ("%s-%d.out" % (playbook, self.runs))).write_text(output)
         assert self.secret not in output, "the OMAPI key leaked into the ansible-playbook output"
         assert proc.returncode == expect_rc, output[-6000:]
         return json.loads(proc.stdout)
 
     @staticmethod
-    def task_results(parsed, task_name):
-        """{host: result} of the (last) task with this name."""
+    def task_results(parsed, task_name, prefix=False):
+        """{host: result} of the (last) task with this name (or, with prefix, a name starting so)."""
         found = {}
         for play in parsed["plays"]:
             for task in play["tasks"]:
-                if task["task"]["name"] == task_name:
+                name = task["task"]["name"]
+                if name == task_name or (prefix and name.startswith(task_name)):
                     found = task["hosts"]
         return found
 
@@ -463,3 +480,133 @@ def test_recover_puts_the_survivor_in_partner_down_when_the_partner_is_gone(dhcp
     done = ops.task_results(parsed, "Put the survivor in partner-down")["s1"]
     assert done["changed"] is True and done["after"]["local_state"] == "partner-down", done
     assert read(pair.primary, secret)["local_state"] == "partner-down"
+
+
+# --- maintenance start and end on the real pair, with clients busy -------------------------------
+
+
+def maintenance(ops, node, action, record):
+    """Run maintenance start or end for node; return (parsed output, plan of the Decide task)."""
+    parsed = ops.run(
+        "maintenance", "-e", "dhcp_ops_node=%s" % node, "-e", "dhcp_ops_action=%s" % action,
+        "-e", "dhcp_ops_record=%s" % record,
+    )
+    return parsed, ops.task_results(parsed, "Decide")[node]["ansible_facts"]["__ops_plan"]
+
+
+def active_clients(server):
+    """{address: MAC} of the server's active leases (its lease file, the last entry of each address)."""
+    records = leases.latest(leases.parse(server.leases())["entries"])
+    return {a: r.get("hardware_address") for a, r in records.items() if r["binding_state"] == "active"}
+
+
+@pytest.fixture
+def lab_services(dhcp_lab, tmp_path):
+    services = LabServices(dhcp_lab, tmp_path)
+    yield services
+    services.close()
+
+
+def test_maintenance_under_load_proves_the_stop_clean_and_skips_recover_wait(
+    dhcp_lab, tmp_path, collections_path, lab_services
+):
+    secret = new_secret()
+    # mclt 120: s2's last state change (NORMAL, seconds ago) + MCLT is well after the end below,
+    # so dhcpd itself would hold s2 in recover-wait; only the proof may end it early.
+    pair = start(dhcp_lab, secret, mclt=120)
+    ops = Ops(tmp_path, collections_path, pair, secret, (configs.POOL_START, configs.POOL_END), services=lab_services)
+    record = tmp_path / "maintenance.json"
+    stos = read(pair.secondary, secret)["local_stos_epoch"]
+    with BusyClients(dhcp_lab.client(), count=60, rate=20, max_seconds=240) as busy:
+        time.sleep(3)
+        before = busy.snapshot()
+        parsed, plan = maintenance(ops, "s2", "start", record)
+        start_seconds = ops.last_seconds
+        assert plan["action"] == "stop", plan
+        proof = json.loads(record.read_text())
+        assert proof["clean"] is True and proof["why_not_clean"] == [], proof
+        assert proof["bindings"] > 0, "the busy clients left s2 no binding to prove: %r" % proof
+        verdict = ops.task_results(parsed, "Report the verdict on the stop")["s1"]["msg"]
+        assert verdict.startswith("Clean stop: every one of the %d bindings of s2" % proof["bindings"]), verdict
+        assert read(pair.primary, secret)["local_state"] == "partner-down"
+        assert not pair.secondary.running()
+        parsed, plan = maintenance(ops, "s2", "end", record)
+        end_seconds = ops.last_seconds
+        during = busy.snapshot()
+    assert plan["clean"] is True, plan
+    done = ops.task_results(parsed, "End the recover-wait of a cleanly stopped node (recover-done)")["s2"]
+    assert done["changed"] is True and "recover-wait" in done["states_seen"], done
+    assert ops.task_results(parsed, "Wait in recover-wait until the deadline", prefix=True)["s2"].get("skipped"), parsed
+    assert time.time() < stos + 120, "the end came after the deadline: recover-wait was not skipped by the proof"
+    for server in pair.servers:
+        info = read(server, secret)
+        assert (info["local_state"], info["partner_state"]) == ("normal", "normal"), (server, info)
+    assert not record.exists()
+    # The clients were busy throughout, and served.
+    assert during["ack"] - before["ack"] >= 40 and during["renew"] > before["renew"], (before, during)
+    assert during["release"] > before["release"], (before, during)
+    print("maintenance start %.1f s + end %.1f s with 60 clients busy; clients: %r, ACKs by server %r"
+          % (start_seconds, end_seconds, during, busy.acks_by_server))
+    # No address bound to two clients: where both peers hold an address active, it is the same client.
+    assert wait_all_acked(pair, secret) == [0, 0]
+    mine, theirs = active_clients(pair.primary), active_clients(pair.secondary)
+    assert {a: m for a, m in mine.items() if theirs.get(a, m) != m} == {}
+
+
+def test_maintenance_waits_out_recover_wait_when_the_partner_lacks_a_binding(
+    dhcp_lab, tmp_path, collections_path
+):
+    secret = new_secret()
+    # Long enough that s2's old stos + MCLT is still ahead when end starts it on a loaded machine
+    # (start took up to 31 s there), so dhcpd itself holds s2 in recover-wait.
+    mclt = 90
+    pair = start(dhcp_lab, secret, mclt=mclt)
+    client = dhcp_lab.client()
+    for index in range(4):
+        client.lease("02:00:00:00:0e:%02x" % index)
+    assert wait_all_acked(pair, secret) == [0, 0]
+    stos = read(pair.secondary, secret)["local_stos_epoch"]
+    # A lease s2 wrote (and so answered: dhcpd writes before it answers) just before it went down,
+    # whose update never reached s1: the lease file a crash between the write and the BNDUPD leaves.
+    lost = next(a for a, state in pair.secondary.lease_states().items() if state == "backup")
+    now = time.time()
+
+    def lose_an_update(server):
+        stamp = time.strftime("%w %Y/%m/%d %H:%M:%S", time.gmtime(now))
+        ends = time.strftime("%w %Y/%m/%d %H:%M:%S", time.gmtime(now + 120))
+        with open(server.lease_file, "a", encoding="utf-8") as handle:
+            handle.write(
+                "lease %s {\n  starts %s;\n  ends %s;\n  cltt %s;\n  binding state active;\n"
+                "  next binding state expired;\n  hardware ethernet 02:00:00:00:0e:ff;\n}\n"
+                % (lost, stamp, ends, stamp)
+            )
+
+    services = LabServices(dhcp_lab, tmp_path, on_stop={"s2": lose_an_update})
+    try:
+        ops = Ops(tmp_path, collections_path, pair, secret, (configs.POOL_START, configs.POOL_END), services=services)
+        record = tmp_path / "maintenance.json"
+        parsed, plan = maintenance(ops, "s2", "start", record)
+        proof = json.loads(record.read_text())
+        assert proof["clean"] is False and proof["unknown_count"] == 1, proof
+        assert proof["unknown_bindings"] == [
+            {"address": lost, "client": "02:00:00:00:0e:ff", "why": "the partner has it backup"}
+        ], proof
+        assert proof["recover_wait_until_epoch"] == stos + mclt, (proof, stos)
+        verdict = ops.task_results(parsed, "Report the verdict on the stop")["s1"]["msg"]
+        assert verdict.startswith("NOT a clean stop: 1 of the node's ") and lost in verdict, verdict
+        assert "End will wait in recover-wait until %s" % time.strftime(
+            "%Y-%m-%d %H:%M:%S UTC", time.gmtime(stos + mclt)) in verdict, verdict
+        assert time.time() < stos + mclt - 15, "too slow: s2's recover-wait deadline is (nearly) over before end"
+        parsed, plan = maintenance(ops, "s2", "end", record)
+    finally:
+        services.close()
+    assert plan["clean"] is False and any("1 of the node's" in d for d in plan["doubts"]), plan
+    assert ops.task_results(parsed, "End the recover-wait of a cleanly stopped node (recover-done)")["s2"].get(
+        "skipped"
+    )
+    waited = ops.task_results(parsed, "Wait in recover-wait until the deadline", prefix=True)["s2"]
+    assert not waited.get("skipped") and waited["states_seen"][0] == "recover-wait", waited
+    assert time.time() >= stos + mclt, "s2 left recover-wait before its old stos + MCLT"
+    for server in pair.servers:
+        info = read(server, secret)
+        assert (info["local_state"], info["partner_state"]) == ("normal", "normal"), (server, info)
