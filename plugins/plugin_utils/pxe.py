@@ -24,6 +24,8 @@ import re
 from ansible.module_utils.common.collections import is_sequence
 from ansible.module_utils.parsing.convert_bool import BOOLEANS_FALSE, BOOLEANS_TRUE
 
+from ansible_collections.netboot.dhcp_failover.plugins.module_utils import loadbalance
+
 # Loader file (in pxe_root) per choice; the Debian package paths live in roles/pxe/vars/main.yml.
 BIOS_FILES = {'ipxe': 'undionly.kpxe', 'pxelinux': 'pxelinux.0'}
 UEFI_FILES = {'grub': 'grubx64.efi', 'ipxe': 'ipxe.efi'}
@@ -34,6 +36,7 @@ RESERVED_ARCHES = ('00:00',) + UEFI_ARCHES
 CHECKSUM_HEX_LENGTHS = {'md5': 32, 'sha1': 40, 'sha224': 56, 'sha256': 64, 'sha384': 96, 'sha512': 128}
 IMAGE_KEYS = ('name', 'url', 'src', 'checksum')
 ENTRY_KEYS = ('name', 'title', 'kernel', 'initrd', 'cmdline')
+HOST_KEYS = ('mac', 'entry', 'cmdline_append')
 
 # Matched with fullmatch: "$" alone would let a trailing newline through.
 # Image and entry names become file names, iPXE labels, grub ids and pxelinux labels.
@@ -242,6 +245,58 @@ def _entries(check, value, image_names):
     return entries
 
 
+def _mac(check, path, value):
+    """aa:bb:cc:dd:ee:ff (lower case) from any spelling lb_peer takes, so one inventory spells a MAC one way."""
+    if isinstance(value, str):
+        try:
+            return ':'.join('%02x' % byte for byte in bytearray(loadbalance.parse_mac(value)))
+        except loadbalance.LoadBalanceError:
+            pass
+    check.error(path, value, 'expected %s' % loadbalance.MAC_HELP)
+    return None
+
+
+def _hosts(check, value, entries, entry_names):
+    """pxe_hosts: per-MAC boot entries. Each valid host carries its entry with the appended cmdline."""
+    if not _is_list(value):
+        check.error('pxe_hosts', value, 'expected a list of dicts with mac, entry and optionally cmdline_append')
+        return []
+    by_name = dict((entry['name'], entry) for entry in entries)
+    hosts, seen = [], {}
+    for index, item in enumerate(value):
+        path = 'pxe_hosts[%d]' % index
+        if not isinstance(item, dict):
+            check.error(path, item, 'expected a dict with mac, entry and optionally cmdline_append')
+            continue
+        check.unknown_keys(path, item, HOST_KEYS)
+        errors_before = len(check.errors)
+        mac = _mac(check, path + '.mac', item.get('mac'))
+        if mac is not None:
+            if mac in seen:
+                check.errors.append('%s.mac=%s is invalid: pxe_hosts[%d] has the same MAC (%s); a host boots one entry'
+                                    % (path, _show(item['mac']), seen[mac], mac))
+            seen.setdefault(mac, index)
+        name = item.get('entry')
+        if not isinstance(name, str) or name not in entry_names:
+            check.error(path + '.entry', name, 'expected the name of one of pxe_entries %s' % _show(entry_names))
+        append = item.get('cmdline_append')
+        append = check.text(path + '.cmdline_append', '' if append is None else append, CMDLINE, CMDLINE_RULE)
+        if len(check.errors) != errors_before or name not in by_name:
+            continue
+        entry = dict(by_name[name])
+        entry['cmdline'] = ' '.join(part for part in (entry['cmdline'], append) if part)
+        if len(entry['cmdline']) > 1536:
+            check.error(path + '.cmdline_append', append, 'expected at most %d characters: with the cmdline of '
+                                                           'pxe_entries %s the line has %d, the limit is 1536'
+                        % (1536 - len(by_name[name]['cmdline']) - 1, name, len(entry['cmdline'])))
+            continue
+        hyphens = mac.replace(':', '-')
+        # 01 = Ethernet (ARP hardware type), as pxelinux names its per-MAC files.
+        hosts.append({'mac': mac, 'hardware': '1:' + mac, 'file_id': '01-' + hyphens, 'label': 'host-' + hyphens,
+                      'entry': entry})
+    return hosts
+
+
 def _arch_files(check, value):
     if not isinstance(value, dict):
         check.error('pxe_arch_files', value, 'expected a dict of option 93 values to paths, such as '
@@ -292,6 +347,8 @@ def pxe_settings(variables):
     if not default_entry and entries:
         default_entry = entries[0]['name']
 
+    hosts = _hosts(check, get('pxe_hosts', []), entries, entry_names)
+
     bios_loader = check.choice('pxe_bios_loader', get('pxe_bios_loader', 'ipxe'), BIOS_FILES)
     uefi_loader = check.choice('pxe_uefi_loader', get('pxe_uefi_loader', 'grub'), UEFI_FILES)
     ipxe_http = check.boolean('pxe_ipxe_http', get('pxe_ipxe_http', True))
@@ -328,6 +385,13 @@ def pxe_settings(variables):
         'images': images,
         'entries': entries,
         'default_entry': default_entry,
+        'hosts': hosts,
+        # The per-host menus files.yml writes (and the only ones it keeps): pxelinux reads the file
+        # dhcpd names in option 209, grub.cfg switches on $net_default_mac to the grub one; iPXE
+        # needs none (boot.ipxe compares ${netX/mac}).
+        'host_menus': [menu for host in hosts for menu in (
+            {'src': 'pxelinux.cfg.j2', 'dest': 'pxelinux.cfg/' + host['file_id'], 'host': host},
+            {'src': 'grub.cfg.j2', 'dest': 'grub/grub.cfg-' + host['file_id'], 'host': host})],
         'menu_timeout': menu_timeout,
         'menu_title': menu_title,
         'peers': _peers(check, get('pxe_peers', [])),
