@@ -31,6 +31,11 @@ BIOS_FILES = {'ipxe': 'undionly.kpxe', 'pxelinux': 'pxelinux.0'}
 UEFI_FILES = {'grub': 'grubx64.efi', 'ipxe': 'ipxe.efi'}
 # x86-64 UEFI (00:07, 00:09 EFI BC) is the loader variables' business, like BIOS (00:00).
 UEFI_ARCHES = ('00:07', '00:09')
+# x64 UEFI HTTP Boot (option 93 = 00:10, vendor class "HTTPClient"): pxe_uefi_http_boot.
+HTTP_BOOT_ARCH = '00:10'
+# What HTTP Boot clients load: iPXE, which asks again as an iPXE client and gets boot.ipxe over
+# HTTP. Debian's grubnetx64 finds its config over TFTP only (prefix (tftp,<next-server>)).
+HTTP_BOOT_FILE = 'ipxe.efi'
 RESERVED_ARCHES = ('00:00',) + UEFI_ARCHES
 # The hex length of each algorithm get_url and stat accept.
 CHECKSUM_HEX_LENGTHS = {'md5': 32, 'sha1': 40, 'sha224': 56, 'sha256': 64, 'sha384': 96, 'sha512': 128}
@@ -357,6 +362,12 @@ def pxe_settings(variables):
                             'loader would be handed itself again; set pxe_ipxe_http=true or use pxelinux/grub'
                             % (bios_loader, uefi_loader))
 
+    uefi_http_boot = check.boolean('pxe_uefi_http_boot', get('pxe_uefi_http_boot', False))
+    if uefi_http_boot and ipxe_http is False:
+        check.errors.append('pxe_uefi_http_boot=true with pxe_ipxe_http=false is invalid: HTTP Boot clients load '
+                            'iPXE, which then needs boot.ipxe over HTTP; set pxe_ipxe_http=true or '
+                            'pxe_uefi_http_boot=false')
+
     server_address = _server_address(check, get('pxe_server_address'))
     http_port = check.integer('pxe_http_port', get('pxe_http_port', 80), 1, 65535)
     menu_timeout = check.integer('pxe_menu_timeout', get('pxe_menu_timeout', 5), 0, MAX_MENU_TIMEOUT)
@@ -381,6 +392,9 @@ def pxe_settings(variables):
         'uefi_file': UEFI_FILES.get(uefi_loader),
         'uefi_arches': list(UEFI_ARCHES),
         'ipxe_http': ipxe_http,
+        'uefi_http_boot': uefi_http_boot,
+        'http_boot_arch': HTTP_BOOT_ARCH,
+        'http_boot_uri': None if http_base is None else '%s/%s' % (http_base, HTTP_BOOT_FILE),
         'arch_files': _arch_files(check, get('pxe_arch_files', {})),
         'images': images,
         'entries': entries,
