@@ -395,3 +395,20 @@ def test_unknown_host_entry_is_refused_before_any_tree(boot_files, tmp_path):
         render.render(tmp_path, SERVERS, pxe_vars(boot_files, pxe_hosts=hosts))
     assert 'pxe_hosts[1].entry="reinstall" is invalid: expected the name of one of pxe_entries' in str(failure.value)
     assert not (tmp_path / "s1" / "tree").exists()
+
+
+def test_uefi_http_boot_loads_ipxe_over_http_from_the_answering_node(boot_files, tmp_path, pxe_pair_factory):
+    """OVMF's own UEFI HTTP Boot (PXE switched off): no TFTP at all, every file from the node that answered."""
+    trees = render.render(tmp_path / "render", SERVERS, pxe_vars(boot_files, pxe_uefi_http_boot=True))
+    lab = pxe_pair_factory(trees, [UEFI_MAC])
+    guest = lab.guest("uefi-http", UEFI_MAC, "uefi-http")
+    cmdline = guest.wait_for(MARKER_RE).group(1)
+    assert "netboot.entry=install" in cmdline
+    requests = lab.watcher.requests_from(UEFI_MAC)
+    assert requests and {r.proto for r in requests} == {"http"}, requests
+    assert_fetched_from_acking_server(lab, UEFI_MAC)
+    # The firmware's stage (no user-class) fetched the URI of the node that answered it, then
+    # iPXE boot.ipxe and the images; several DHCP exchanges, each stage from its own answerer.
+    fetched = [(path, status) for boot in lab.boot.values() for _client, path, status in boot.http_requests()]
+    assert ("/ipxe.efi", 200) in fetched, fetched
+    assert {("/boot.ipxe", 200), ("/images/test-vmlinuz", 200), ("/images/test-initrd", 200)} <= set(fetched), fetched
