@@ -54,6 +54,7 @@ TEXT_RULE = ('1 to 80 letters, digits, spaces or !%\'()*+,./:=?@[]^_~- '
              '(no quotes, $, \\, ;, |, &, #, <, >, braces or control characters)')
 # Kernel command lines reach iPXE's kernel line, grub's linux line and pxelinux' APPEND. The
 # x86 kernel takes at most 2048 bytes, and the loaders add the initrd names.
+MAX_CMDLINE = 1536
 CMDLINE = re.compile(r'^[A-Za-z0-9 !%()*+,./:=?@\[\]^_~-]{0,1536}$')
 CMDLINE_RULE = ('one line of at most 1536 letters, digits, spaces or !%()*+,./:=?@[]^_~- '
                 '(no quotes, $, \\, ;, |, &, #, <, >, braces or control characters)')
@@ -290,10 +291,11 @@ def _hosts(check, value, entries, entry_names):
             continue
         entry = dict(by_name[name])
         entry['cmdline'] = ' '.join(part for part in (entry['cmdline'], append) if part)
-        if len(entry['cmdline']) > 1536:
-            check.error(path + '.cmdline_append', append, 'expected at most %d characters: with the cmdline of '
-                                                           'pxe_entries %s the line has %d, the limit is 1536'
-                        % (1536 - len(by_name[name]['cmdline']) - 1, name, len(entry['cmdline'])))
+        if len(entry['cmdline']) > MAX_CMDLINE:
+            room = MAX_CMDLINE - len(by_name[name]['cmdline']) - 1
+            check.error(path + '.cmdline_append', append,
+                        'expected at most %d characters: with the cmdline of pxe_entries %s the line has %d, '
+                        'the limit is %d' % (room, name, len(entry['cmdline']), MAX_CMDLINE))
             continue
         hyphens = mac.replace(':', '-')
         # 01 = Ethernet (ARP hardware type), as pxelinux names its per-MAC files.
