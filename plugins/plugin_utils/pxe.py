@@ -24,16 +24,24 @@ import re
 from ansible.module_utils.common.collections import is_sequence
 from ansible.module_utils.parsing.convert_bool import BOOLEANS_FALSE, BOOLEANS_TRUE
 
+from ansible_collections.netboot.dhcp_failover.plugins.module_utils import loadbalance
+
 # Loader file (in pxe_root) per choice; the Debian package paths live in roles/pxe/vars/main.yml.
 BIOS_FILES = {'ipxe': 'undionly.kpxe', 'pxelinux': 'pxelinux.0'}
 UEFI_FILES = {'grub': 'grubx64.efi', 'ipxe': 'ipxe.efi'}
 # x86-64 UEFI (00:07, 00:09 EFI BC) is the loader variables' business, like BIOS (00:00).
 UEFI_ARCHES = ('00:07', '00:09')
+# x64 UEFI HTTP Boot (option 93 = 00:10, vendor class "HTTPClient"): pxe_uefi_http_boot.
+HTTP_BOOT_ARCH = '00:10'
+# What HTTP Boot clients load: iPXE, which asks again as an iPXE client and gets boot.ipxe over
+# HTTP. Debian's grubnetx64 finds its config over TFTP only (prefix (tftp,<next-server>)).
+HTTP_BOOT_FILE = 'ipxe.efi'
 RESERVED_ARCHES = ('00:00',) + UEFI_ARCHES
 # The hex length of each algorithm get_url and stat accept.
 CHECKSUM_HEX_LENGTHS = {'md5': 32, 'sha1': 40, 'sha224': 56, 'sha256': 64, 'sha384': 96, 'sha512': 128}
 IMAGE_KEYS = ('name', 'url', 'src', 'checksum')
 ENTRY_KEYS = ('name', 'title', 'kernel', 'initrd', 'cmdline')
+HOST_KEYS = ('mac', 'entry', 'cmdline_append')
 
 # Matched with fullmatch: "$" alone would let a trailing newline through.
 # Image and entry names become file names, iPXE labels, grub ids and pxelinux labels.
@@ -46,6 +54,7 @@ TEXT_RULE = ('1 to 80 letters, digits, spaces or !%\'()*+,./:=?@[]^_~- '
              '(no quotes, $, \\, ;, |, &, #, <, >, braces or control characters)')
 # Kernel command lines reach iPXE's kernel line, grub's linux line and pxelinux' APPEND. The
 # x86 kernel takes at most 2048 bytes, and the loaders add the initrd names.
+MAX_CMDLINE = 1536
 CMDLINE = re.compile(r'^[A-Za-z0-9 !%()*+,./:=?@\[\]^_~-]{0,1536}$')
 CMDLINE_RULE = ('one line of at most 1536 letters, digits, spaces or !%()*+,./:=?@[]^_~- '
                 '(no quotes, $, \\, ;, |, &, #, <, >, braces or control characters)')
@@ -242,6 +251,59 @@ def _entries(check, value, image_names):
     return entries
 
 
+def _mac(check, path, value):
+    """aa:bb:cc:dd:ee:ff (lower case) from any spelling lb_peer takes, so one inventory spells a MAC one way."""
+    if isinstance(value, str):
+        try:
+            return ':'.join('%02x' % byte for byte in bytearray(loadbalance.parse_mac(value)))
+        except loadbalance.LoadBalanceError:
+            pass
+    check.error(path, value, 'expected %s' % loadbalance.MAC_HELP)
+    return None
+
+
+def _hosts(check, value, entries, entry_names):
+    """pxe_hosts: per-MAC boot entries. Each valid host carries its entry with the appended cmdline."""
+    if not _is_list(value):
+        check.error('pxe_hosts', value, 'expected a list of dicts with mac, entry and optionally cmdline_append')
+        return []
+    by_name = dict((entry['name'], entry) for entry in entries)
+    hosts, seen = [], {}
+    for index, item in enumerate(value):
+        path = 'pxe_hosts[%d]' % index
+        if not isinstance(item, dict):
+            check.error(path, item, 'expected a dict with mac, entry and optionally cmdline_append')
+            continue
+        check.unknown_keys(path, item, HOST_KEYS)
+        errors_before = len(check.errors)
+        mac = _mac(check, path + '.mac', item.get('mac'))
+        if mac is not None:
+            if mac in seen:
+                check.errors.append('%s.mac=%s is invalid: pxe_hosts[%d] has the same MAC (%s); a host boots one entry'
+                                    % (path, _show(item['mac']), seen[mac], mac))
+            seen.setdefault(mac, index)
+        name = item.get('entry')
+        if not isinstance(name, str) or name not in entry_names:
+            check.error(path + '.entry', name, 'expected the name of one of pxe_entries %s' % _show(entry_names))
+        append = item.get('cmdline_append')
+        append = check.text(path + '.cmdline_append', '' if append is None else append, CMDLINE, CMDLINE_RULE)
+        if len(check.errors) != errors_before or name not in by_name:
+            continue
+        entry = dict(by_name[name])
+        entry['cmdline'] = ' '.join(part for part in (entry['cmdline'], append) if part)
+        if len(entry['cmdline']) > MAX_CMDLINE:
+            room = MAX_CMDLINE - len(by_name[name]['cmdline']) - 1
+            check.error(path + '.cmdline_append', append,
+                        'expected at most %d characters: with the cmdline of pxe_entries %s the line has %d, '
+                        'the limit is %d' % (room, name, len(entry['cmdline']), MAX_CMDLINE))
+            continue
+        hyphens = mac.replace(':', '-')
+        # 01 = Ethernet (ARP hardware type), as pxelinux names its per-MAC files.
+        hosts.append({'mac': mac, 'hardware': '1:' + mac, 'file_id': '01-' + hyphens, 'label': 'host-' + hyphens,
+                      'entry': entry})
+    return hosts
+
+
 def _arch_files(check, value):
     if not isinstance(value, dict):
         check.error('pxe_arch_files', value, 'expected a dict of option 93 values to paths, such as '
@@ -292,6 +354,8 @@ def pxe_settings(variables):
     if not default_entry and entries:
         default_entry = entries[0]['name']
 
+    hosts = _hosts(check, get('pxe_hosts', []), entries, entry_names)
+
     bios_loader = check.choice('pxe_bios_loader', get('pxe_bios_loader', 'ipxe'), BIOS_FILES)
     uefi_loader = check.choice('pxe_uefi_loader', get('pxe_uefi_loader', 'grub'), UEFI_FILES)
     ipxe_http = check.boolean('pxe_ipxe_http', get('pxe_ipxe_http', True))
@@ -299,6 +363,12 @@ def pxe_settings(variables):
         check.errors.append('pxe_ipxe_http=false with pxe_bios_loader=%s and pxe_uefi_loader=%s is invalid: an iPXE '
                             'loader would be handed itself again; set pxe_ipxe_http=true or use pxelinux/grub'
                             % (bios_loader, uefi_loader))
+
+    uefi_http_boot = check.boolean('pxe_uefi_http_boot', get('pxe_uefi_http_boot', False))
+    if uefi_http_boot and ipxe_http is False:
+        check.errors.append('pxe_uefi_http_boot=true with pxe_ipxe_http=false is invalid: HTTP Boot clients load '
+                            'iPXE, which then needs boot.ipxe over HTTP; set pxe_ipxe_http=true or '
+                            'pxe_uefi_http_boot=false')
 
     server_address = _server_address(check, get('pxe_server_address'))
     http_port = check.integer('pxe_http_port', get('pxe_http_port', 80), 1, 65535)
@@ -324,10 +394,20 @@ def pxe_settings(variables):
         'uefi_file': UEFI_FILES.get(uefi_loader),
         'uefi_arches': list(UEFI_ARCHES),
         'ipxe_http': ipxe_http,
+        'uefi_http_boot': uefi_http_boot,
+        'http_boot_arch': HTTP_BOOT_ARCH,
+        'http_boot_uri': None if http_base is None else '%s/%s' % (http_base, HTTP_BOOT_FILE),
         'arch_files': _arch_files(check, get('pxe_arch_files', {})),
         'images': images,
         'entries': entries,
         'default_entry': default_entry,
+        'hosts': hosts,
+        # The per-host menus files.yml writes (and the only ones it keeps): pxelinux reads the file
+        # dhcpd names in option 209, grub.cfg switches on $net_default_mac to the grub one; iPXE
+        # needs none (boot.ipxe compares ${netX/mac}).
+        'host_menus': [menu for host in hosts for menu in (
+            {'src': 'pxelinux.cfg.j2', 'dest': 'pxelinux.cfg/' + host['file_id'], 'host': host},
+            {'src': 'grub.cfg.j2', 'dest': 'grub/grub.cfg-' + host['file_id'], 'host': host})],
         'menu_timeout': menu_timeout,
         'menu_title': menu_title,
         'peers': _peers(check, get('pxe_peers', [])),

@@ -348,6 +348,7 @@ class DhcpClient:
         expect=None,
         grace=None,
         broadcast=False,
+        options=(),
     ):
         """Send a DHCPREQUEST; return every ACK/NAK seen.
 
@@ -372,6 +373,7 @@ class DhcpClient:
             requested_ip=requested_ip,
             server_id=server_id,
             ciaddr=ciaddr,
+            options=options,
         )
         return self._wait([xid], timeout, expect, grace)[xid]
 

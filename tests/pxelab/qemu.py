@@ -21,7 +21,9 @@ OVMF_CODE = "/usr/share/OVMF/OVMF_CODE_4M.fd"
 OVMF_VARS = "/usr/share/OVMF/OVMF_VARS_4M.fd"
 # TCG on two busy cores: a BIOS boot takes ~10 s, a UEFI one up to ~25 s when idle.
 BOOT_TIMEOUT = float(os.environ.get("NETBOOT_PXE_BOOT_TIMEOUT", "150"))
-FIRMWARES = ("bios", "uefi")
+# uefi-http: OVMF with its PXE boot options switched off (fw_cfg knobs of Debian's OVMF), so the
+# NIC's first boot option is UEFI HTTP Boot over IPv4.
+FIRMWARES = ("bios", "uefi", "uefi-http")
 _PR_SET_PDEATHSIG = 1
 
 
@@ -93,6 +95,11 @@ class Guest:
                 # romfile= (empty) drops iPXE: OVMF's own virtio driver and PXE stack boot it.
                 "-device", "virtio-net-pci,netdev=net0,mac=%s,romfile=,bootindex=1" % self.mac,
             ]  # fmt: skip
+            if firmware == "uefi-http":
+                argv += [
+                    "-fw_cfg", "name=opt/org.tianocore/IPv4PXESupport,string=n",
+                    "-fw_cfg", "name=opt/org.tianocore/IPv6PXESupport,string=n",
+                ]  # fmt: skip
         self.argv = argv
         preexec = _die_with_parent if threading.current_thread() is threading.main_thread() else None
         self.started = time.monotonic()

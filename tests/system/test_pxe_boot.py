@@ -27,6 +27,9 @@ SERVERS = {"s1": configs.PRIMARY_ADDRESS, "s2": configs.SECONDARY_ADDRESS}
 # therefore answered by different nodes.
 BIOS_MAC = "52:54:00:00:00:02"
 UEFI_MAC = "52:54:00:00:00:01"
+# pxe_hosts: listed guests boot "rescue" plus their own cmdline_append; the others the menu default.
+LISTED_BIOS_MAC = "52:54:00:00:00:03"
+LISTED_UEFI_MAC = "52:54:00:00:00:04"
 MARKER_RE = artifacts.MARKER_RE
 # iPXE counts the DISCOVER's secs field from its own start: under TCG its first DISCOVER says
 # 4 s (measured), above the usual 3, and then BOTH peers offer. PXE pairs want a higher limit.
@@ -308,12 +311,104 @@ def test_wrong_image_checksum_is_refused(boot_files, tmp_path):
 
 def test_differing_trees_on_the_two_nodes_are_refused(boot_files, tmp_path):
     trees = render.render(tmp_path, SERVERS, pxe_vars(boot_files))
-    # A file the role does not manage, left on one node only: a per-MAC pxelinux menu written by
-    # hand. (Under images/ the role removes such files itself: tests/roles/test_pxe_images.py.)
-    (trees["s2"][0] / "pxelinux.cfg" / "01-52-54-00-12-34-56").write_bytes(b"default rescue")
+    # A file the role does not manage, left on one node only: a per-address pxelinux menu written
+    # by hand. (Under images/ and for per-MAC menus the role removes such files itself:
+    # tests/roles/test_pxe_images.py, test_a_host_dropped_from_pxe_hosts_loses_its_menus.)
+    (trees["s2"][0] / "pxelinux.cfg" / "C61200").write_bytes(b"default rescue")
     with pytest.raises(render.RenderError) as failure:
         render.render(tmp_path, SERVERS, pxe_vars(boot_files))
     message = str(failure.value)
     assert "the boot files under %s differ from the peers'" % trees["s1"][0] in message
     digest = hashlib.sha256(b"default rescue").hexdigest()
-    assert "pxelinux.cfg/01-52-54-00-12-34-56 missing here, %s on s2" % digest in message
+    assert "pxelinux.cfg/C61200 missing here, %s on s2" % digest in message
+
+
+def listed_hosts(*macs):
+    # Spelled differently from the guests' MACs: the role normalizes them (dashes, upper case).
+    return [
+        {"mac": mac.replace(":", "-").upper(), "entry": "rescue", "cmdline_append": "netboot.host=%s" % mac[-2:]}
+        for mac in macs
+    ]
+
+
+def assert_boots(cmdlines, name, entry, host=None):
+    words = cmdlines[name].split()
+    assert "netboot.entry=%s" % entry in words, (name, cmdlines[name])
+    assert [w for w in words if w.startswith("netboot.host=")] == (["netboot.host=%s" % host] if host else []), (
+        name, cmdlines[name])  # fmt: skip
+
+
+def test_pxe_hosts_boot_their_entry_through_ipxe_and_grub(boot_files, tmp_path, pxe_pair_factory):
+    """A listed BIOS guest (iPXE), a listed UEFI guest (grub) and an unlisted one, booting at once."""
+    trees = render.render(
+        tmp_path / "render", SERVERS, pxe_vars(boot_files, pxe_hosts=listed_hosts(LISTED_BIOS_MAC, LISTED_UEFI_MAC))
+    )
+    lab = pxe_pair_factory(trees, [LISTED_BIOS_MAC, LISTED_UEFI_MAC, BIOS_MAC])
+    guests = [
+        lab.guest("listed-bios", LISTED_BIOS_MAC, "bios"),
+        lab.guest("listed-uefi", LISTED_UEFI_MAC, "uefi"),
+        lab.guest("unlisted-bios", BIOS_MAC, "bios"),
+    ]
+    cmdlines = qemu.boot_all(guests, MARKER_RE, wait_exit=True)
+    assert_boots(cmdlines, "listed-bios", "rescue", "03")
+    assert_boots(cmdlines, "listed-uefi", "rescue", "04")
+    assert_boots(cmdlines, "unlisted-bios", "install")
+    uefi_paths = [r.path for r in lab.watcher.requests_from(LISTED_UEFI_MAC)]
+    # grub.cfg switched on $net_default_mac to the host's own file.
+    assert "/grub/grub.cfg-01-52-54-00-00-00-04" in uefi_paths, uefi_paths
+    for guest in guests:
+        assert_fetched_from_acking_server(lab, guest.mac)
+
+
+def test_pxe_hosts_boot_their_entry_through_pxelinux(boot_files, tmp_path, pxe_pair_factory):
+    trees = render.render(
+        tmp_path / "render",
+        SERVERS,
+        pxe_vars(boot_files, pxe_bios_loader="pxelinux", pxe_ipxe_http=False, pxe_hosts=listed_hosts(LISTED_BIOS_MAC)),
+    )
+    lab = pxe_pair_factory(trees, [LISTED_BIOS_MAC, BIOS_MAC])
+    guests = [lab.guest("listed", LISTED_BIOS_MAC, "bios"), lab.guest("unlisted", BIOS_MAC, "bios")]
+    cmdlines = qemu.boot_all(guests, MARKER_RE, wait_exit=True)
+    assert_boots(cmdlines, "listed", "rescue", "03")
+    assert_boots(cmdlines, "unlisted", "install")
+    # Option 209 named each client's own menu file, so pxelinux searched no others.
+    menus = {mac: [r.path for r in lab.watcher.requests_from(mac) if "pxelinux.cfg" in r.path]
+             for mac in (LISTED_BIOS_MAC, BIOS_MAC)}  # fmt: skip
+    assert menus == {LISTED_BIOS_MAC: ["pxelinux.cfg/01-52-54-00-00-00-03"], BIOS_MAC: ["pxelinux.cfg/default"]}
+
+
+def test_a_host_dropped_from_pxe_hosts_loses_its_menus(boot_files, tmp_path):
+    listed = render.render(tmp_path, SERVERS, pxe_vars(boot_files, pxe_hosts=listed_hosts(LISTED_BIOS_MAC)))
+    tree = listed["s1"][0]
+    own = ["pxelinux.cfg/01-52-54-00-00-00-03", "grub/grub.cfg-01-52-54-00-00-00-03"]
+    assert all((tree / path).is_file() for path in own)
+    assert "iseq ${netX/mac} 52:54:00:00:00:03 && goto host-52-54-00-00-00-03 ||" in (tree / "boot.ipxe").read_text()
+    render.render(tmp_path, SERVERS, pxe_vars(boot_files))
+    assert not any((tree / path).exists() for path in own)
+    assert "52:54:00:00:00:03" not in (tree / "boot.ipxe").read_text() + (tree / "grub/grub.cfg").read_text()
+
+
+def test_unknown_host_entry_is_refused_before_any_tree(boot_files, tmp_path):
+    hosts = listed_hosts(LISTED_BIOS_MAC, LISTED_UEFI_MAC)
+    hosts[1]["entry"] = "reinstall"
+    with pytest.raises(render.RenderError) as failure:
+        render.render(tmp_path, SERVERS, pxe_vars(boot_files, pxe_hosts=hosts))
+    assert 'pxe_hosts[1].entry="reinstall" is invalid: expected the name of one of pxe_entries' in str(failure.value)
+    assert not (tmp_path / "s1" / "tree").exists()
+
+
+def test_uefi_http_boot_loads_ipxe_over_http_from_the_answering_node(boot_files, tmp_path, pxe_pair_factory):
+    """OVMF's own UEFI HTTP Boot (PXE switched off): no TFTP at all, every file from the node that answered."""
+    trees = render.render(tmp_path / "render", SERVERS, pxe_vars(boot_files, pxe_uefi_http_boot=True))
+    lab = pxe_pair_factory(trees, [UEFI_MAC])
+    guest = lab.guest("uefi-http", UEFI_MAC, "uefi-http")
+    cmdline = guest.wait_for(MARKER_RE).group(1)
+    assert "netboot.entry=install" in cmdline
+    requests = lab.watcher.requests_from(UEFI_MAC)
+    assert requests and {r.proto for r in requests} == {"http"}, requests
+    assert_fetched_from_acking_server(lab, UEFI_MAC)
+    # The firmware's stage (no user-class) fetched the URI of the node that answered it, then
+    # iPXE boot.ipxe and the images; several DHCP exchanges, each stage from its own answerer.
+    fetched = [(path, status) for boot in lab.boot.values() for _client, path, status in boot.http_requests()]
+    assert ("/ipxe.efi", 200) in fetched, fetched
+    assert {("/boot.ipxe", 200), ("/images/test-vmlinuz", 200), ("/images/test-initrd", 200)} <= set(fetched), fetched

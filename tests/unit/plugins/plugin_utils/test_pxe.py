@@ -1,7 +1,11 @@
 """plugins/plugin_utils/pxe.py and the pxe_settings / pxe_tree_differences filters: one rule per test."""
 
 import copy
+import re
+import subprocess
+from pathlib import Path
 
+import jinja2
 import pytest
 from ansible.errors import AnsibleFilterError
 
@@ -600,3 +604,176 @@ def test_identical_trees_have_no_differences():
 def test_tree_differences_refuses_non_dicts():
     with pytest.raises(AnsibleFilterError, match="pxe_tree_differences"):
         pxe_tree_differences([], {})
+
+
+# --- pxe_hosts ----------------------------------------------------------------------------------
+
+
+def hosts(*items):
+    return check(pxe_hosts=list(items))
+
+
+@pytest.mark.parametrize("spelling", ["52:54:00:AB:cd:03", "52-54-00-ab-cd-03", "5254.00ab.cd03", "525400ABCD03"])
+def test_host_mac_takes_the_lb_peer_spellings_and_is_normalized(spelling):
+    settings, found = hosts({"mac": spelling, "entry": "rescue"})
+    assert found == []
+    (host,) = settings["hosts"]
+    assert host["mac"] == "52:54:00:ab:cd:03"
+    assert (host["hardware"], host["file_id"], host["label"]) == (
+        "1:52:54:00:ab:cd:03", "01-52-54-00-ab-cd-03", "host-52-54-00-ab-cd-03")  # fmt: skip
+
+
+@pytest.mark.parametrize("mac", ["52:54:00:ab:cd", "52:54:00:ab:cd:zz", "52:54:00:ab:cd:03:04", 525400, None])
+def test_host_mac_must_be_a_mac(mac):
+    assert_one_error(hosts({"mac": mac, "entry": "rescue"})[1], "pxe_hosts[0].mac=",
+                     "is invalid: expected a MAC address of 6 bytes written aa:bb:cc:dd:ee:ff")  # fmt: skip
+
+
+def test_host_entry_must_exist():
+    found = hosts({"mac": "52:54:00:00:00:01", "entry": "rescue"},
+                  {"mac": "52:54:00:00:00:02", "entry": "reinstall"})[1]  # fmt: skip
+    assert found == ['pxe_hosts[1].entry="reinstall" is invalid: expected the name of one of pxe_entries '
+                     '["install", "rescue"]']  # fmt: skip
+
+
+def test_host_entry_is_required():
+    assert_one_error(hosts({"mac": "52:54:00:00:00:01"})[1], "pxe_hosts[0].entry=null is invalid")
+
+
+def test_same_mac_in_two_spellings_is_refused():
+    found = hosts({"mac": "52:54:00:00:00:01", "entry": "rescue"}, {"mac": "525400000001", "entry": "install"})[1]
+    assert found == ['pxe_hosts[1].mac="525400000001" is invalid: pxe_hosts[0] has the same MAC (52:54:00:00:00:01); '
+                     'a host boots one entry']  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "append",
+    ['x" --unrestricted', "x\nmenuentry evil", "x; reboot", "x ${net0/mac}", "x\" }\nlinux /evil", "x || shell", "x\r"],
+)
+def test_cmdline_append_cannot_leave_its_line(append):
+    assert_one_error(hosts({"mac": "52:54:00:00:00:01", "entry": "rescue", "cmdline_append": append})[1],
+                     "pxe_hosts[0].cmdline_append=", "expected one line of at most 1536")  # fmt: skip
+
+
+def test_cmdline_append_is_added_to_the_entry_only_for_that_host():
+    settings, found = hosts({"mac": "52:54:00:00:00:01", "entry": "install", "cmdline_append": "hostname=web1"},
+                            {"mac": "52:54:00:00:00:02", "entry": "rescue"})  # fmt: skip
+    assert found == []
+    first, second = settings["hosts"]
+    assert first["entry"]["cmdline"] == VALID["pxe_entries"][0]["cmdline"] + " hostname=web1"
+    assert first["entry"]["name"] == "install"
+    # No trailing space when the entry has no cmdline, and the menu's entries are unchanged.
+    assert second["entry"]["cmdline"] == ""
+    assert settings["entries"][0]["cmdline"] == VALID["pxe_entries"][0]["cmdline"]
+
+
+def test_cmdline_append_must_fit_the_kernel_limit_with_the_entry():
+    room = 1536 - len(VALID["pxe_entries"][0]["cmdline"]) - 1
+    assert hosts({"mac": "52:54:00:00:00:01", "entry": "install", "cmdline_append": "a" * room})[1] == []
+    found = hosts({"mac": "52:54:00:00:00:01", "entry": "install", "cmdline_append": "a" * (room + 1)})[1]
+    assert_one_error(found, "pxe_hosts[0].cmdline_append=", "expected at most %d characters" % room)
+
+
+def test_host_unknown_key_and_non_dict_are_refused():
+    found = hosts({"mac": "52:54:00:00:00:01", "entry": "rescue", "kernel": "x"}, "52:54:00:00:00:02")[1]
+    assert found == [
+        'pxe_hosts[0] has the unknown key "kernel": expected only mac, entry, cmdline_append',
+        'pxe_hosts[1]="52:54:00:00:00:02" is invalid: expected a dict with mac, entry and optionally cmdline_append',
+    ]
+
+
+def test_pxe_hosts_must_be_a_list():
+    assert_one_error(check(pxe_hosts={"mac": "52:54:00:00:00:01"})[1], "pxe_hosts=", "expected a list of dicts")
+
+
+def test_host_menus_name_one_pxelinux_and_one_grub_file_per_host():
+    settings = hosts({"mac": "52:54:00:00:00:01", "entry": "rescue"})[0]
+    assert [(m["src"], m["dest"]) for m in settings["host_menus"]] == [
+        ("pxelinux.cfg.j2", "pxelinux.cfg/01-52-54-00-00-00-01"),
+        ("grub.cfg.j2", "grub/grub.cfg-01-52-54-00-00-00-01"),
+    ]
+    assert check()[0]["host_menus"] == []
+
+
+# --- pxe_uefi_http_boot and the rendered dhcpd class ---------------------------------------------
+
+DHCPD = "/usr/sbin/dhcpd"
+TEMPLATES = Path(__file__).resolve().parents[4] / "roles" / "pxe" / "templates"
+
+
+def render_dhcpd_class(settings):
+    # Ansible's template defaults: trim_blocks on, lstrip_blocks off.
+    env = jinja2.Environment(  # noqa: S701 - dhcpd.conf text, not HTML
+        loader=jinja2.FileSystemLoader(str(TEMPLATES)), trim_blocks=True, undefined=jinja2.StrictUndefined
+    )
+    return env.get_template("dhcpd-pxe.conf.j2").render(__pxe_settings=settings)
+
+
+def test_http_boot_is_off_by_default_and_names_ipxe_on_this_node():
+    assert check()[0]["uefi_http_boot"] is False
+    settings, found = check(pxe_uefi_http_boot="yes", pxe_http_port=8080)
+    assert found == []
+    assert settings["uefi_http_boot"] is True
+    assert settings["http_boot_uri"] == "http://198.18.22.11:8080/ipxe.efi"
+
+
+def test_http_boot_must_be_a_boolean():
+    found = errors(pxe_uefi_http_boot="maybe")
+    assert_one_error(found, 'pxe_uefi_http_boot="maybe" is invalid: expected true or false')
+
+
+def test_http_boot_needs_ipxe_over_http():
+    found = errors(pxe_uefi_http_boot=True, pxe_ipxe_http=False, pxe_bios_loader="pxelinux")
+    assert_one_error(found, "pxe_uefi_http_boot=true with pxe_ipxe_http=false is invalid")  # fmt: skip
+
+
+def test_http_boot_class_answers_only_x64_http_clients_with_a_uri_and_option_60():
+    text = render_dhcpd_class(check(pxe_uefi_http_boot=True)[0])
+    (http_class,) = re.findall(r'class "netboot-http-boot" \{\n(.*?)\n\}', text, re.DOTALL)
+    lines = [line.strip() for line in http_class.splitlines() if not line.strip().startswith("#")]
+    assert lines == [
+        'match if substring(option vendor-class-identifier, 0, 10) = "HTTPClient" and option pxe-arch = 00:10;',
+        'option vendor-class-identifier "HTTPClient";',
+        'filename "http://198.18.22.11/ipxe.efi";',
+        "option dhcp-parameter-request-list = concat(option dhcp-parameter-request-list, 3c);",
+    ]
+    # The PXE class is the same text with or without HTTP Boot: other clients are unchanged.
+    assert text.startswith(render_dhcpd_class(check()[0]))
+    assert "HTTPClient" not in render_dhcpd_class(check()[0])
+
+
+def test_pxe_hosts_name_their_pxelinux_menu_in_option_209():
+    settings = check(pxe_bios_loader="pxelinux", pxe_hosts=[{"mac": "52-54-00-00-00-03", "entry": "rescue"}])[0]
+    text = render_dhcpd_class(settings)
+    assert re.search(r'if hardware = 1:52:54:00:00:00:03 \{\n\s+option pxelinux-configfile '
+                     r'"pxelinux.cfg/01-52-54-00-00-00-03";\n\s+\} else \{\n\s+option pxelinux-configfile '
+                     r'"pxelinux.cfg/default";\n\s+\}', text), text  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"pxe_uefi_http_boot": True},
+        {"pxe_uefi_http_boot": True, "pxe_bios_loader": "pxelinux",
+         "pxe_hosts": [{"mac": "52:54:00:00:00:03", "entry": "rescue"},
+                       {"mac": "52:54:00:00:00:04", "entry": "install"}]},
+    ],  # fmt: skip
+)
+def test_real_dhcpd_accepts_the_rendered_class(tmp_path, changes):
+    settings, found = check(**changes)
+    assert found == []
+    conf = tmp_path / "dhcpd.conf"
+    conf.write_text(render_dhcpd_class(settings) + "subnet 198.18.22.0 netmask 255.255.255.0 { }\n")
+    result = subprocess.run([DHCPD, "-t", "-4", "-cf", str(conf), "-lf", str(tmp_path / "leases")],
+                            capture_output=True, text=True, check=False, timeout=60)  # fmt: skip
+    assert result.returncode == 0, result.stderr + conf.read_text()
+    assert "WARNING" not in result.stderr, result.stderr
+
+
+def test_real_dhcpd_would_reject_a_broken_class(tmp_path):
+    # Shows the check above can fail: the same text with its class left open.
+    conf = tmp_path / "dhcpd.conf"
+    conf.write_text(render_dhcpd_class(check(pxe_uefi_http_boot=True)[0]).rstrip().rstrip("}") + "\n")
+    result = subprocess.run([DHCPD, "-t", "-4", "-cf", str(conf), "-lf", str(tmp_path / "leases")],
+                            capture_output=True, text=True, check=False, timeout=60)  # fmt: skip
+    assert result.returncode != 0
