@@ -5,6 +5,10 @@ with promtool (Prometheus' own linter of the exposition format and naming conven
 parsing it back, never by comparing with a stored copy of the output.
 """
 
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
 import ast
 import os
 import re
