@@ -15,8 +15,8 @@ description:
   - Checks the variables of the role P(netboot.dhcp_failover.metrics#role) before any host is touched
     and returns one message per problem, each naming the user's variable, its value (as JSON) and what
     would be valid.
-  - "Refused: a O(_input.dhcpd_metrics_interval) that is not whole seconds from 1 to 3600 (0 would never
-    write the file); a O(_input.dhcpd_metrics_textfile_dir) that prometheus-node-exporter does not read
+  - "Refused: a C(dhcpd_metrics_interval) that is not whole seconds from 1 to 3600 (0 would never
+    write the file); a C(dhcpd_metrics_textfile_dir) that prometheus-node-exporter does not read
     (O(textfile_dirs)), where the file would be written and never exported; a missing
     C(dhcpd_pair_info) (the P(netboot.dhcp_failover.dhcpd#role) preflight makes it)."
   - The exporter's configuration is derived from the pair model, so it watches exactly the failover
