@@ -54,13 +54,13 @@ def missing_tools():
         ("/usr/lib/ipxe/undionly.kpxe", "ipxe"),
         ("/usr/lib/grub/x86_64-efi-signed/grubnetx64.efi.signed", "grub-efi-amd64-signed"),
         ("/usr/lib/shim/shimx64.efi.signed", "shim-signed"),
-        # pxe_secure_boot's checks, run by the role's task files on the controller here.
-        ("/usr/bin/sbverify", "sbsigntool"),
-        ("/usr/bin/sbattach", "sbsigntool"),
-        ("/usr/bin/openssl", "openssl"),
         ("/usr/lib/PXELINUX/pxelinux.0", "pxelinux"),
         ("/usr/lib/syslinux/modules/bios/ldlinux.c32", "syslinux-common"),
     ]
+    # pxe_secure_boot's checks, run by the role's task files on the controller here.
+    for program, package in (("sbverify", "sbsigntool"), ("sbattach", "sbsigntool"), ("openssl", "openssl")):
+        if not shutil.which(program):
+            missing.append("%s (%s)" % (program, package))
     for path, package in needed:
         if not os.path.exists(path):
             missing.append("%s (%s)" % (path, package))
