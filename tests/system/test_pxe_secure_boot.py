@@ -14,20 +14,23 @@ import pytest
 
 from dhcplab import configs
 from pxelab import qemu, render
-from test_pxe_boot import (  # noqa: F401 - boot_files, tftpd and pxe_pair_factory are fixtures
+import test_pxe_boot
+from test_pxe_boot import (
     BIOS_MAC,
     MARKER_RE,
     SERVERS,
     UEFI_MAC,
     assert_fetched_from_acking_server,
-    boot_files,
     predicted_server,
-    pxe_pair_factory,
     pxe_vars,
-    tftpd,
 )
 
 pytestmark = pytest.mark.system
+
+# test_pxe_boot's fixtures: the test kernel, tftpd-hpa, and a NORMAL pair serving rendered trees.
+boot_files = test_pxe_boot.boot_files
+tftpd = test_pxe_boot.tftpd
+pxe_pair_factory = test_pxe_boot.pxe_pair_factory
 
 # Printed by Debian's kernel when the firmware says Secure Boot is on (and lockdown follows).
 SECURE_BOOT_ON = "Secure boot enabled"
@@ -41,7 +44,7 @@ CHAIN = ["shimx64.efi", "grubx64.efi", "/grub/grub.cfg", "/images/test-vmlinuz",
 
 
 @pytest.fixture(scope="module")
-def unsigned_kernel(boot_files, tmp_path_factory):  # noqa: F811 - a fixture argument
+def unsigned_kernel(boot_files, tmp_path_factory):
     """The test kernel with its signature removed (sbattach --remove)."""
     path = tmp_path_factory.mktemp("unsigned") / "vmlinuz"
     path.write_bytes(boot_files.kernel.read_bytes())
@@ -51,11 +54,11 @@ def unsigned_kernel(boot_files, tmp_path_factory):  # noqa: F811 - a fixture arg
     return path
 
 
-def secure_vars(boot_files, **overrides):  # noqa: F811 - a fixture argument
+def secure_vars(boot_files, **overrides):
     return pxe_vars(boot_files, pxe_secure_boot=True, **overrides)
 
 
-def test_secure_boot_chain_boots_from_each_node(boot_files, tmp_path, pxe_pair_factory):  # noqa: F811
+def test_secure_boot_chain_boots_from_each_node(boot_files, tmp_path, pxe_pair_factory):
     trees = render.render(tmp_path / "render", SERVERS, secure_vars(boot_files))
     for tree, conf in trees.values():
         assert 'filename "shimx64.efi";' in conf
@@ -86,7 +89,7 @@ def test_secure_boot_chain_boots_from_each_node(boot_files, tmp_path, pxe_pair_f
         assert_fetched_from_acking_server(lab, mac)
 
 
-def test_unsigned_kernel_is_refused_by_shim_and_grub(boot_files, unsigned_kernel, tmp_path, pxe_pair_factory):  # noqa: F811
+def test_unsigned_kernel_is_refused_by_shim_and_grub(boot_files, unsigned_kernel, tmp_path, pxe_pair_factory):
     trees = render.render(tmp_path / "render", SERVERS, secure_vars(boot_files))
     # Behind the role's back (it refuses such a kernel: the next test): both trees get the unsigned one.
     for tree, _conf in trees.values():
@@ -101,7 +104,7 @@ def test_unsigned_kernel_is_refused_by_shim_and_grub(boot_files, unsigned_kernel
     assert "NETBOOT-PXE-TEST-BOOTED" not in guest.output()
 
 
-def test_role_refuses_an_unsigned_kernel_and_removes_it(boot_files, unsigned_kernel, tmp_path):  # noqa: F811
+def test_role_refuses_an_unsigned_kernel_and_removes_it(boot_files, unsigned_kernel, tmp_path):
     values = secure_vars(boot_files)
     digest = subprocess.run(["sha256sum", str(unsigned_kernel)], capture_output=True, text=True, check=True)
     values["pxe_images"][0].update(src=str(unsigned_kernel), checksum="sha256:" + digest.stdout.split()[0])
@@ -116,7 +119,7 @@ def test_role_refuses_an_unsigned_kernel_and_removes_it(boot_files, unsigned_ker
         assert not (tmp_path / name / "tree" / "shimx64.efi").exists()
 
 
-def test_tampered_grub_on_one_node_is_refused_before_it_is_served(boot_files, tmp_path):  # noqa: F811
+def test_tampered_grub_on_one_node_is_refused_before_it_is_served(boot_files, tmp_path):
     tampered = tmp_path / "grubnetx64.efi.signed"
     data = bytearray(GRUB.read_bytes())
     # One bit of code, signature untouched.
