@@ -59,6 +59,11 @@ def parse_args(argv):
         "--lab-mclt", type=int, default=60, help="mclt (s) of the podman lab pair in the converge benchmark"
     )
     parser.add_argument("--quick", action="store_true", help="shorter steps, one link-cut run: a smoke run")
+    parser.add_argument(
+        "--storm-scenarios",
+        default=None,
+        help="boot storm scenarios, comma-separated (default: all of storm.FILES)",
+    )
     parser.add_argument("--storm-runs", type=int, default=None, help="runs per boot storm figure (default: --runs)")
     parser.add_argument("--out", default=str(RESULTS), help="results directory")
     parser.add_argument(
@@ -118,7 +123,8 @@ def main(argv=None):
     jobs = {
         "lease_rate": lambda: lease_rate.run(args.runs, quick=args.quick),
         "gap": lambda: gap.run(args.runs, quick=args.quick, mclt_probe=args.mclt_probe),
-        "storm": lambda: storm.run(args.storm_runs or args.runs, sizes_n=args.storm_sizes),
+        "storm": lambda: storm.run(args.storm_runs or args.runs, sizes_n=args.storm_sizes,
+                                   scenarios=args.storm_scenarios.split(",") if args.storm_scenarios else None),
         "converge": lambda: converge.run(1 if args.quick else min(args.runs, 2), mclt=args.lab_mclt),
         "maintenance_load": lambda: maintenance_load.run(1 if args.quick else args.runs),
     }

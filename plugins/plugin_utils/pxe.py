@@ -25,6 +25,7 @@ from ansible.module_utils.common.collections import is_sequence
 from ansible.module_utils.parsing.convert_bool import BOOLEANS_FALSE, BOOLEANS_TRUE
 
 from ansible_collections.netboot.dhcp_failover.plugins.module_utils import loadbalance
+from ansible_collections.netboot.dhcp_failover.plugins.plugin_utils import secure_boot as sb
 
 # Loader file (in pxe_root) per choice; the Debian package paths live in roles/pxe/vars/main.yml.
 BIOS_FILES = {'ipxe': 'undionly.kpxe', 'pxelinux': 'pxelinux.0'}
@@ -326,6 +327,18 @@ def _arch_files(check, value):
     return [{'arch': arch, 'path': files[arch][1]} for arch in sorted(files)]
 
 
+def _secure_boot_chain(entries):
+    """The files firmware, shim and grub verify in turn, each with the certificate it must verify against.
+
+    ``loader``: the file is a boot loader from a Debian package (its path is in roles/pxe/vars);
+    otherwise an image under images/. initrds are not signed: shim and grub do not check them.
+    """
+    kernels = sorted(set(entry['kernel'] for entry in entries))
+    return ([{'file': sb.SHIM_FILE, 'cert': sb.SHIM_SIGNER, 'loader': True},
+             {'file': sb.GRUB_FILE, 'cert': sb.DEBIAN_SIGNER, 'loader': True}]
+            + [{'file': 'images/' + kernel, 'cert': sb.DEBIAN_SIGNER, 'loader': False} for kernel in kernels])
+
+
 def _peers(check, value):
     if _is_list(value) and all(isinstance(peer, str) and peer and peer.isprintable() for peer in value):
         return list(value)
@@ -379,6 +392,14 @@ def pxe_settings(variables):
                               'into a shell-quoted line)')
     apt_cache_valid_time = check.integer('pxe_apt_cache_valid_time', get('pxe_apt_cache_valid_time', 3600),
                                          0, 2 ** 31 - 1)
+    secure_boot = check.boolean('pxe_secure_boot', get('pxe_secure_boot', False))
+    if secure_boot and uefi_loader == 'ipxe':
+        check.errors.append('pxe_secure_boot=true with pxe_uefi_loader=ipxe is invalid: Debian\'s ipxe.efi is not '
+                            'signed, Secure Boot firmware refuses it; use pxe_uefi_loader=grub')
+    if secure_boot and uefi_http_boot:
+        check.errors.append('pxe_secure_boot=true with pxe_uefi_http_boot=true is invalid: HTTP Boot clients get '
+                            'ipxe.efi, which is not signed; set one of them to false')
+
     http_base = None
     if server_address is not None and http_port is not None:
         http_base = 'http://%s%s' % (server_address, '' if http_port == 80 else ':%d' % http_port)
@@ -391,7 +412,10 @@ def pxe_settings(variables):
         'bios_loader': bios_loader,
         'bios_file': BIOS_FILES.get(bios_loader),
         'uefi_loader': uefi_loader,
-        'uefi_file': UEFI_FILES.get(uefi_loader),
+        # Secure Boot: shim first; it loads grubx64.efi from the same server and directory.
+        'uefi_file': sb.SHIM_FILE if secure_boot else UEFI_FILES.get(uefi_loader),
+        'secure_boot': secure_boot,
+        'secure_boot_chain': _secure_boot_chain(entries) if secure_boot else [],
         'uefi_arches': list(UEFI_ARCHES),
         'ipxe_http': ipxe_http,
         'uefi_http_boot': uefi_http_boot,

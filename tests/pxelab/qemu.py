@@ -19,11 +19,16 @@ from pathlib import Path
 QEMU = "qemu-system-x86_64"
 OVMF_CODE = "/usr/share/OVMF/OVMF_CODE_4M.fd"
 OVMF_VARS = "/usr/share/OVMF/OVMF_VARS_4M.fd"
+# Secure Boot: the SMM build, and variables with Microsoft's KEK and db (UEFI CA 2011) enrolled and
+# Secure Boot on. Its flash is writable only from SMM, so the machine is q35 with SMM.
+OVMF_CODE_SECURE = "/usr/share/OVMF/OVMF_CODE_4M.secboot.fd"
+OVMF_VARS_MS = "/usr/share/OVMF/OVMF_VARS_4M.ms.fd"
 # TCG on two busy cores: a BIOS boot takes ~10 s, a UEFI one up to ~25 s when idle.
 BOOT_TIMEOUT = float(os.environ.get("NETBOOT_PXE_BOOT_TIMEOUT", "150"))
 # uefi-http: OVMF with its PXE boot options switched off (fw_cfg knobs of Debian's OVMF), so the
 # NIC's first boot option is UEFI HTTP Boot over IPv4.
-FIRMWARES = ("bios", "uefi", "uefi-http")
+# uefi-secure-boot: OVMF_CODE_SECURE with a copy of OVMF_VARS_MS, Secure Boot enforced.
+FIRMWARES = ("bios", "uefi", "uefi-http", "uefi-secure-boot")
 _PR_SET_PDEATHSIG = 1
 
 
@@ -42,13 +47,20 @@ def missing_tools():
     needed = [
         (OVMF_CODE, "ovmf"),
         (OVMF_VARS, "ovmf"),
+        (OVMF_CODE_SECURE, "ovmf"),
+        (OVMF_VARS_MS, "ovmf"),
         ("/usr/lib/ipxe/qemu/efi-virtio.rom", "ipxe-qemu"),
         # The boot loaders the pxe role copies from Debian packages (render.yml runs it here).
         ("/usr/lib/ipxe/undionly.kpxe", "ipxe"),
         ("/usr/lib/grub/x86_64-efi-signed/grubnetx64.efi.signed", "grub-efi-amd64-signed"),
+        ("/usr/lib/shim/shimx64.efi.signed", "shim-signed"),
         ("/usr/lib/PXELINUX/pxelinux.0", "pxelinux"),
         ("/usr/lib/syslinux/modules/bios/ldlinux.c32", "syslinux-common"),
     ]
+    # pxe_secure_boot's checks, run by the role's task files on the controller here.
+    for program, package in (("sbverify", "sbsigntool"), ("sbattach", "sbsigntool"), ("openssl", "openssl")):
+        if not shutil.which(program):
+            missing.append("%s (%s)" % (program, package))
     for path, package in needed:
         if not os.path.exists(path):
             missing.append("%s (%s)" % (path, package))
@@ -59,6 +71,7 @@ class Guest:
     """One qemu guest PXE booting from a tap device; close() kills it (by its PID)."""
 
     def __init__(self, name, workdir, tap, mac, *, firmware="bios", memory=384):
+        secure = firmware == "uefi-secure-boot"
         if firmware not in FIRMWARES:
             raise ValueError("firmware=%r is invalid: expected one of %s" % (firmware, ", ".join(FIRMWARES)))
         self.name = name
@@ -71,7 +84,7 @@ class Guest:
         argv = [
             QEMU,
             "-name", name,
-            "-machine", "pc,accel=tcg",
+            "-machine", "q35,smm=on,accel=tcg" if secure else "pc,accel=tcg",
             "-m", str(memory),
             "-nodefaults", "-no-user-config", "-display", "none", "-vga", "none",
             "-serial", "file:%s" % self.console,
@@ -88,9 +101,12 @@ class Guest:
             ]  # fmt: skip
         else:
             variables = self.workdir / ("%s-OVMF_VARS.fd" % name)
-            shutil.copyfile(OVMF_VARS, variables)
+            shutil.copyfile(OVMF_VARS_MS if secure else OVMF_VARS, variables)
+            code = OVMF_CODE_SECURE if secure else OVMF_CODE
+            if secure:
+                argv += ["-global", "driver=cfi.pflash01,property=secure,value=on"]
             argv += [
-                "-drive", "if=pflash,format=raw,unit=0,readonly=on,file=%s" % OVMF_CODE,
+                "-drive", "if=pflash,format=raw,unit=0,readonly=on,file=%s" % code,
                 "-drive", "if=pflash,format=raw,unit=1,file=%s" % variables,
                 # romfile= (empty) drops iPXE: OVMF's own virtio driver and PXE stack boot it.
                 "-device", "virtio-net-pci,netdev=net0,mac=%s,romfile=,bootindex=1" % self.mac,
@@ -171,7 +187,7 @@ class Guest:
         self.close()
 
 
-def boot_all(guests, pattern, wait_exit=False):
+def boot_all(guests, pattern, wait_exit=False, timeout=BOOT_TIMEOUT):
     """Wait for ``pattern`` on every guest's console at once: {guest name: match group 1}.
 
     Guests boot concurrently, so they are awaited in parallel; the first failure is re-raised.
@@ -180,7 +196,7 @@ def boot_all(guests, pattern, wait_exit=False):
 
     def wait(guest):
         try:
-            results[guest.name] = guest.wait_for(pattern).group(1)
+            results[guest.name] = guest.wait_for(pattern, timeout).group(1)
             if wait_exit:
                 guest.wait_exit()
         except BootError as exc:

@@ -34,8 +34,10 @@ def playbook(inventory, playbook_path=HERE / "render.yml"):
     )
 
 
-def render(workdir, servers, pxe_vars):
-    """servers: {name: address}. Returns {name: (tree Path, dhcpd statements str)}."""
+def render(workdir, servers, pxe_vars, host_vars=None):
+    """servers: {name: address}; host_vars: {name: {variable: value}} for single servers.
+
+    Returns {name: (tree Path, dhcpd statements str)}."""
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
     hosts = {}
@@ -45,6 +47,7 @@ def render(workdir, servers, pxe_vars):
             "pxe_root": str(workdir / name / "tree"),
             "pxe_dhcpd_file": str(workdir / name / "dhcpd-pxe.conf"),
         }
+        hosts[name].update((host_vars or {}).get(name, {}))
     shared = {"ansible_connection": "local", "ansible_python_interpreter": sys.executable}
     shared.update(pxe_vars)
     inventory = workdir / "inventory.json"
