@@ -143,6 +143,13 @@ def _converge_md(converge):
         lines.append("- first run on fresh hosts: %s s" % _fmt(converge["first_run_s"], 1))
         lines.append("- second (idempotent) run: %s s" % _fmt(converge["second_run_s"], 1))
         lines.append("- recaps: %s" % json.dumps(converge["recaps"]))
+        ssh = converge.get("ssh")
+        if ssh:
+            lines.append("- over SSH (pipelining, ControlPersist), first run: %s s" % _fmt(ssh["first_run_s"], 1))
+            lines.append("- over SSH, second run: %s s" % _fmt(ssh["second_run_s"], 1))
+            lines.append("- over SSH, recaps: %s" % json.dumps(ssh["recaps"]))
+        if converge.get("load_average"):
+            lines.append("- 1-min load average at each start: %s" % converge["load_average"])
         trips = converge.get("round_trip_s")
         if trips:
             lines += [
@@ -161,6 +168,26 @@ def _converge_md(converge):
                 lines += ["", "Just changed: plain / maintenance.yml = %.2f (medians)" % (plain / playbook)]
     lines.append("")
     return lines
+
+
+def _scale_md(scale):
+    lines = ["## site.yml on 1-8 lab pairs%s" % _when(scale), ""]
+    if "skipped" in scale:
+        return lines + ["Skipped: %s" % scale["skipped"], ""]
+    lines += ["| pairs | hosts | forks | first run s | second run s | peak MiB first / second | changed (2nd) |",
+              "|---|---|---|---|---|---|---|"]
+    for pairs, data in sorted(scale["sizes"].items(), key=lambda item: int(item[0])):
+        lines.append("| %s | %d | %d | %s | %s | %s / %s | %s |" % (
+            pairs, data["hosts"], data["forks"], _fmt(data["first_run_s"], 1), _fmt(data["second_run_s"], 1),
+            _fmt(data["first_run_peak_mib"], 0), _fmt(data["second_run_peak_mib"], 0), data["second_run_changed"]))
+    one, eight = scale["sizes"].get("1"), scale["sizes"].get("8")
+    if one and eight:
+        ratios = []
+        for key in ("first_run_s", "second_run_s"):
+            if _median(one[key]) and _median(eight[key]):
+                ratios.append("%s %.2f" % (key.split("_", maxsplit=1)[0], _median(eight[key]) / _median(one[key])))
+        lines += ["", "8 pairs / 1 pair (medians; goal <= 2): %s" % ", ".join(ratios)]
+    return lines + [""]
 
 
 def _maintenance_load_md(data):
@@ -187,6 +214,8 @@ def markdown(results):
         lines += _storm_md(results["storm"])
     if results.get("converge"):
         lines += _converge_md(results["converge"])
+    if results.get("scale"):
+        lines += _scale_md(results["scale"])
     if results.get("maintenance_load"):
         lines += _maintenance_load_md(results["maintenance_load"])
     for name, error in results.get("errors", {}).items():

@@ -19,9 +19,10 @@ import gap
 import lease_rate
 import maintenance_load
 import report
+import scale
 import storm
 
-ORDER = ("lease_rate", "gap", "storm", "converge", "maintenance_load")
+ORDER = ("lease_rate", "gap", "storm", "converge", "scale", "maintenance_load")
 RESULTS = common.REPO / "bench" / "results"
 
 
@@ -126,6 +127,7 @@ def main(argv=None):
         "storm": lambda: storm.run(args.storm_runs or args.runs, sizes_n=args.storm_sizes,
                                    scenarios=args.storm_scenarios.split(",") if args.storm_scenarios else None),
         "converge": lambda: converge.run(1 if args.quick else min(args.runs, 2), mclt=args.lab_mclt),
+        "scale": lambda: scale.run(1 if args.quick else min(args.runs, 2), mclt=args.lab_mclt),
         "maintenance_load": lambda: maintenance_load.run(1 if args.quick else args.runs),
     }
     for name in selected:
