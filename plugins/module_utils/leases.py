@@ -105,8 +105,8 @@ def _hex_words(value, line, what):
 class _Statements:
     """A cursor over the tokens, one statement (words up to ``;`` or a ``{...}`` block) at a time."""
 
-    def __init__(self, text):
-        self._tokens = list(_tokens(text))
+    def __init__(self, tokens):
+        self._tokens = tokens
         self._index = 0
         # The line where an unfinished statement at the end of the file starts, if any.
         self.partial_tail = None
@@ -270,6 +270,21 @@ def _address(value, line):
     return value
 
 
+def _statement_kind(words, block):
+    """('lease', record), ('peer', state block) or None for a statement of the top level."""
+    values = [value for _kind, value, _line in words]
+    line = words[0][2]
+    if values[0] == 'lease' and block is not None:
+        if len(values) != 2:
+            raise LeaseFileError('line %d: expected "lease ADDRESS {", got %r' % (line, ' '.join(values)))
+        return 'lease', _lease(_address(values[1], line), block, line)
+    if values[:2] == ['failover', 'peer'] and len(values) == 4 and values[3] == 'state' and block is not None:
+        name = unquote(values[2]).decode('utf-8', 'replace') if words[2][0] == 'string' else values[2]
+        return 'peer', dict(_peer_state(block, line), name=name)
+    # Anything else (authoring-byte-order, server-duid, host, class, lease6, ...) is not ours.
+    return None
+
+
 def parse(text):
     """Every lease entry in file order and the failover peer state blocks.
 
@@ -281,25 +296,108 @@ def parse(text):
     ``next_binding_state``, ``rewind_binding_state``, ``hardware_type``, ``hardware_address``,
     ``uid``, ``client_hostname`` and the TIME_FIELDS.
     """
-    statements = _Statements(text)
+    statements = _Statements(list(_tokens(text)))
     entries = []
     peers = []
     while not statements.done():
         words, block = statements.statement()
         if not words:
             continue
-        values = [value for _kind, value, _line in words]
-        line = words[0][2]
-        if values[0] == 'lease' and block is not None:
-            if len(values) != 2:
-                raise LeaseFileError('line %d: expected "lease ADDRESS {", got %r' % (line, ' '.join(values)))
-            entries.append(_lease(_address(values[1], line), block, line))
-        elif (values[:2] == ['failover', 'peer'] and len(values) == 4 and values[3] == 'state'
-              and block is not None):
-            name = unquote(values[2]).decode('utf-8', 'replace') if words[2][0] == 'string' else values[2]
-            peers.append(dict(_peer_state(block, line), name=name))
-        # Anything else (authoring-byte-order, server-duid, host, class, lease6, ...) is not ours.
+        found = _statement_kind(words, block)
+        if found is not None:
+            (entries if found[0] == 'lease' else peers).append(found[1])
     return {'entries': entries, 'peers': peers, 'partial_tail': statements.partial_tail}
+
+
+# binding_states(): a lease block in the shape dhcpd 4.4 writes it, matched whole by one regex.
+# Every text it matches is one the full parser reads without error and to the same address and
+# (last) binding state: only ASCII whitespace between words, words of explicit character classes,
+# strings without newlines, only the statements below and only valid values (dates included:
+# days 29-31 only in the months that have them, 02/29 only in leap years). Anything else goes to
+# the full parser, one statement at a time.
+_OCTET = r'(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)'
+_STRING = r'"(?:[^"\\\n]|\\[^\n])*"'
+_HEX = r'[0-9a-fA-F]{1,2}(?::[0-9a-fA-F]{1,2})*'
+_LEAP_YEAR = r'(?:[12]\d(?:0[48]|[2468][048]|[13579][26])|(?:1[26]|2[048])00)'
+_DAY = (r'(?:[12]\d{3}/(?:(?:0[1-9]|1[0-2])/(?:0[1-9]|1\d|2[0-8])|(?:0[13-9]|1[0-2])/(?:29|30)|(?:0[13578]|1[02])/31)'
+        r'|' + _LEAP_YEAR + r'/02/29)')
+_WHEN = r'(?:[0-6]\s+' + _DAY + r'\s+(?:[01]\d|2[0-3]):[0-5]\d:(?:[0-5]\d|60)|epoch\s+\d+|never)'
+# A comment runs to the end of its line: without the \n, backtracking could end it early, at a
+# brace inside it.
+_GAP = r'\s*(?:\#[^\n]*\n\s*)*'
+_FAST_LEASE_RE = re.compile(
+    _GAP + r'lease\s+(?P<address>' + _OCTET + r'(?:\.' + _OCTET + r'){3})\s*\{'
+    r'(?:' + _GAP + r'(?:'
+    r'(?:starts|ends|tstp|tsfp|atsfp|cltt)\s+' + _WHEN +
+    r'|binding\s+state\s+(?P<state>[a-z]+)'
+    r'|(?:next|rewind)\s+binding\s+state\s+[a-z]+'
+    r'|hardware\s+[a-z][a-z0-9-]*\s+' + _HEX +
+    r'|uid\s+(?:' + _STRING + r'|' + _HEX + r')'
+    r'|client-hostname\s+' + _STRING +
+    r'|set\s+[A-Za-z][A-Za-z0-9_-]*\s*=\s*' + _STRING +
+    r')\s*;)*' + _GAP + r'\}', re.ASCII)
+
+
+def _statement_at(text, position, line):
+    """The tokens of the one statement at ``position`` (as _Statements reads it), where it ends
+    and the line there."""
+    tokens = []
+    depth = 0
+    length = len(text)
+    while position < length:
+        match = _TOKEN_RE.match(text, position)
+        if match is None:
+            tokens.append(('partial', text[position:], line))
+            return tokens, length, line
+        kind = match.lastgroup
+        value = match.group(kind)
+        position = match.end()
+        at = line
+        line += value.count('\n')
+        if kind in ('space', 'comment'):
+            continue
+        tokens.append((kind, value, at))
+        if kind == 'punct':
+            if value == '{':
+                depth += 1
+            elif value == '}':
+                depth -= 1
+                if depth <= 0:
+                    break
+            elif depth == 0:
+                break
+    return tokens, position, line
+
+
+def binding_states(text):
+    """``{address: binding state}`` of the last entry of each address that has one: the same as
+    ``latest(parse(text)['entries'])`` reduced to the binding states, and the same LeaseFileError
+    where parse() raises one, at a fraction of its cost (the metrics exporter reads 10,000
+    leases every few seconds). Lease blocks in dhcpd's own shape are matched whole by one regex
+    (_FAST_LEASE_RE); every other statement is read by the full parser."""
+    states = {}
+    position = 0
+    length = len(text)
+    # Line numbers only for the full parser's messages, counted from where it was last needed.
+    counted, line = 0, 1
+    fast = _FAST_LEASE_RE.match
+    while position < length:
+        match = fast(text, position)
+        if match is not None:
+            address, state = match.group('address', 'state')
+            if state is not None:
+                states[address] = state
+            position = match.end()
+            continue
+        line += text.count('\n', counted, position)
+        tokens, position, line = _statement_at(text, position, line)
+        counted = position
+        words, block = _Statements(tokens).statement()
+        if words:
+            found = _statement_kind(words, block)
+            if found is not None and found[0] == 'lease' and 'binding_state' in found[1]:
+                states[found[1]['address']] = found[1]['binding_state']
+    return states
 
 
 def latest(entries):
@@ -320,8 +418,12 @@ def peer_states(peers):
     return found
 
 
-def _ip(address):
+def address_number(address):
+    """An IPv4 address as an integer (for range comparisons)."""
     return int.from_bytes(socket.inet_aton(address), 'big')
+
+
+_ip = address_number
 
 
 def parse_range(text):

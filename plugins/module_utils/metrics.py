@@ -90,16 +90,20 @@ def pool_label(ranges):
     return ','.join('-'.join(text.split()) for text in ranges)
 
 
-def count_pools(bindings, pools):
-    """[{'pool': label, 'size': n, 'counts': {state: n}}] for ``pools`` (lists of range texts)."""
+def count_pools(states, pools):
+    """[{'pool': label, 'size': n, 'counts': {state: n}}] for ``pools`` (lists of range texts) and
+    ``states`` ({address: binding state}, see leases.binding_states())."""
+    numbered = [(leases.address_number(address), state) for address, state in states.items()]
     out = []
     for ranges in pools:
         size = 0
         counts = dict((state, 0) for state in leases.BINDING_STATES)
-        for part in leases.count_by_range(bindings, ranges):
-            size += part['size']
-            for state, number in part['counts'].items():
-                counts[state] = counts.get(state, 0) + number
+        for text in ranges:
+            first, last = leases.parse_range(text)
+            size += last - first + 1
+            for number, state in numbered:
+                if first <= number <= last:
+                    counts[state] = counts.get(state, 0) + 1
         out.append({'pool': pool_label(ranges), 'size': size, 'counts': counts})
     return out
 
@@ -300,8 +304,7 @@ def observe(config, clock=time.time, timer=time.monotonic, log=None):
             stat = os.fstat(handle.fileno())
             text = handle.read().decode('utf-8', 'replace')
         observation['lease_file'] = {'size': stat.st_size, 'mtime': stat.st_mtime}
-        bindings = leases.latest(leases.parse(text)['entries'])
-        observation['pools'] = count_pools(bindings, config.get('pools', []))
+        observation['pools'] = count_pools(leases.binding_states(text), config.get('pools', []))
     except (OSError, leases.LeaseFileError) as exc:
         observation['errors']['lease_file'] = True
         log('lease file: %s' % exc)

@@ -22,6 +22,7 @@ import pytest
 import yaml
 
 from dhcplab import configs
+from dhcplab.busy import BusyClients
 
 collection_path.ensure()
 
@@ -214,3 +215,22 @@ def test_exporter_on_a_real_pair_normal_clients_partner_down_and_dhcpd_down(dhcp
     with open(os.path.join(ROLE, "files", "dhcpd-failover-alerts.yml"), encoding="utf-8") as handle:
         queried |= set(re.findall(r"\b(dhcpd_failover_[a-z_]+)\b", handle.read()))
     assert queried - Exporter.seen == {"dhcpd_failover_clock_skew_seconds"}
+
+
+def test_the_exporters_fast_lease_reading_on_big_real_lease_files(dhcp_lab):
+    """leases.binding_states() (the exporter's fast path) against the full parser on lease files
+    of a real pair: every address of the lab's biggest pools, and clients taking, renewing and
+    releasing leases while it is read. Every lease block dhcpd wrote must take the fast regex."""
+    pair = dhcp_lab.start_pair(*configs.failover_pair(extra_subnets=configs.MAX_EXTRA_SUBNETS)).wait_normal()
+    with BusyClients(dhcp_lab.client(), count=300, rate=60, max_seconds=60) as busy:
+        time.sleep(10)
+        texts = {server.name: server.leases() for server in pair.servers}
+    assert busy.snapshot()["ack"] >= 100, busy.snapshot()
+    texts.update({server.name + " after": server.leases() for server in pair.servers})
+    for name, text in texts.items():
+        blocks = re.findall(r"^lease \S+ \{\n.*?^\}", text, re.MULTILINE | re.DOTALL)
+        assert len(blocks) >= 1878, name
+        assert [block for block in blocks if not leases._FAST_LEASE_RE.fullmatch(block)] == [], name
+        states = leases.binding_states(text)
+        assert states == {a: r["binding_state"] for a, r in leases.latest(leases.parse(text)["entries"]).items()}
+        assert {"active", "free", "backup"} <= set(states.values()), (name, set(states.values()))

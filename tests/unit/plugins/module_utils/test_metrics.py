@@ -148,8 +148,8 @@ def test_every_metric_has_one_type_and_help_and_the_prefix():
 def test_pool_counts_take_the_last_entry_of_an_address_and_sum_the_ranges():
     text = (lease('198.18.100.100', 'free') + lease('198.18.100.100', 'active') + lease('198.18.100.101', 'backup')
             + lease('198.18.100.150', 'free') + lease('198.18.101.5', 'free'))
-    bindings = leases.latest(leases.parse(text)['entries'])
-    pools = metrics.count_pools(bindings, [['198.18.100.100 198.18.100.101', '198.18.100.150 198.18.100.150']])
+    pools = metrics.count_pools(leases.binding_states(text),
+                                [['198.18.100.100 198.18.100.101', '198.18.100.150 198.18.100.150']])
     assert pools == [{'pool': '198.18.100.100-198.18.100.101,198.18.100.150-198.18.100.150', 'size': 3,
                       'counts': dict(dict.fromkeys(leases.BINDING_STATES, 0), active=1, backup=1, free=1)}]
 
