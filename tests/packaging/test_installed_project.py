@@ -24,7 +24,9 @@ import pytest
 
 from conftest import GALAXY, MAIN_BIN, ROOT, must
 
-pytestmark = pytest.mark.system
+# Lane a of `make pytest -n` (tests/molecule/test_scenarios.py): one podman run at a time there,
+# beside the other lanes, which use other names and networks.
+pytestmark = [pytest.mark.system, pytest.mark.xdist_group("molecule-a")]
 
 PAIR = "pair_east"
 LAB = ROOT / "lab" / "lab"
