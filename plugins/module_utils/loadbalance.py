@@ -14,6 +14,11 @@ Facts this encodes (checked against a real dhcpd, see tests/system/test_loadbala
   hardware address bytes (no htype byte).
 * bucket b (0..255) belongs to the PRIMARY when bit ``1 << (b & 7)`` of ``hba[b >> 3]`` is set.
 * ``split N`` sets buckets 0..N-1, i.e. the hba is a prefix bitmap.
+
+Kea's HA hook (load-balancing mode) hashes the same key with the same function but assigns by
+``hash % active servers`` (2: primary and secondary; backups do not count), index 0 being the
+primary: even hashes go to the primary, odd ones to the secondary, whatever dhcpd's split was.
+Checked against a real Kea 2.2 pair, see tests/system/test_loadbalance_kea.py.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -233,3 +238,13 @@ def split_to_share(split_or_hba):
     raw = bytearray(_hba_of(split_or_hba))
     buckets = sum(1 for bucket in range(BUCKETS) if bucket_is_primary(raw, bucket))
     return buckets * 100.0 / BUCKETS
+
+
+# A Kea HA pair in load-balancing mode has exactly two active servers (primary and secondary).
+KEA_ACTIVE_SERVERS = 2
+
+
+def kea_lb_peer(mac=None, client_id=None):
+    """``primary`` or ``secondary``: which Kea server answers this client in load-balancing state."""
+    index = lb_hash(client_key(mac, client_id)) % KEA_ACTIVE_SERVERS
+    return PRIMARY if index == 0 else SECONDARY
