@@ -112,7 +112,6 @@ class _Checker:
         return value
 
 
-
 def _options(checker, where, options):
     out = []
     for option in options:
@@ -310,4 +309,3 @@ def kea_config(model, host, settings=None, pxe=None):
     if checker.errors:
         return None, checker.errors
     return {'dhcp4': {'Dhcp4': dhcp4}, 'agent': {'Control-agent': agent}}, []
-

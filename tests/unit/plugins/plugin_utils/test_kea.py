@@ -1,6 +1,10 @@
 """plugins/plugin_utils/kea.py: one test per rendering rule and refusal, and the rendered JSON of
 several pair definitions, in both HA modes, checked by the real kea-dhcp4 -t and kea-ctrl-agent -t."""
 
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
 import copy
 import ipaddress
 import json
@@ -187,7 +191,7 @@ DEFINITIONS = {
     "one /30 of two addresses": ([{"network": "198.18.20.0/30", "pools": [{"range": "198.18.20.1 198.18.20.2"}]}],
                                  {}, None),
     "every typed option": ([{"network": "198.18.30.0/24", "pools": [{"range": "198.18.30.10 198.18.30.20"}],
-                             "options": {name: value for name, value in (
+                             "options": dict((
                                  ("ntp-servers", ["198.18.30.1"]), ("root-path", "/srv/root"),
                                  ("tftp-server-name", "boot.lab.example"), ("interface-mtu", 1500),
                                  ("netbios-node-type", 8), ("host-name", "h1"), ("nis-domain", "nis.example"),
@@ -203,7 +207,7 @@ DEFINITIONS = {
                                  ("trailer-encapsulation", False), ("ieee802-3-encapsulation", False),
                                  ("tcp-keepalive-garbage", True), ("default-ip-ttl", 64), ("default-tcp-ttl", 64),
                                  ("arp-cache-timeout", 60), ("tcp-keepalive-interval", 7200),
-                                 ("path-mtu-aging-timeout", 600), ("time-offset", -7200))}}],
+                                 ("path-mtu-aging-timeout", 600), ("time-offset", -7200)))}],
                            {"bootfile-name": "pxelinux.0"}, None),
 }
 
@@ -216,8 +220,8 @@ def kea_check(tmp_path, program, document, name):
 
 
 def test_every_typed_option_of_the_model_is_in_the_definitions():
-    named = set(DEFINITIONS["every typed option"][0][0]["options"]) | {"routers", "domain-name-servers", "domain-name",
-                                                                         "domain-search", "bootfile-name"}
+    named = set(DEFINITIONS["every typed option"][0][0]["options"])
+    named |= {"routers", "domain-name-servers", "domain-name", "domain-search", "bootfile-name"}
     assert named == set(pair.OPTION_TYPES)
 
 
