@@ -244,7 +244,16 @@ def split_to_share(split_or_hba):
 KEA_ACTIVE_SERVERS = 2
 
 
+# Kea builds a ClientId from option 61 and refuses one shorter than this (src/lib/dhcp/duid.h):
+# such a DISCOVER is dropped by both servers, whichever the hash picks.
+KEA_MIN_CLIENT_ID = 2
+
+
 def kea_lb_peer(mac=None, client_id=None):
     """``primary`` or ``secondary``: which Kea server answers this client in load-balancing state."""
-    index = lb_hash(client_key(mac, client_id)) % KEA_ACTIVE_SERVERS
+    key = client_key(mac, client_id)
+    if client_id is not None and len(key) < KEA_MIN_CLIENT_ID:
+        raise LoadBalanceError('client identifier %r has %d byte: Kea drops a client whose identifier is shorter '
+                               'than %d bytes, so no server answers it' % (client_id, len(key), KEA_MIN_CLIENT_ID))
+    index = lb_hash(key) % KEA_ACTIVE_SERVERS
     return PRIMARY if index == 0 else SECONDARY
