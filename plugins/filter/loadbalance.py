@@ -41,6 +41,10 @@ def lb_peer(client, split_or_hba, client_id=None):
     return loadbalance.lb_peer(split_or_hba, mac=client, client_id=client_id)
 
 
+def kea_lb_peer(client, client_id=None):
+    return loadbalance.kea_lb_peer(mac=client, client_id=client_id)
+
+
 def share_to_split(share):
     return loadbalance.share_to_split(share)
 
@@ -51,5 +55,5 @@ def split_to_share(split_or_hba):
 
 class FilterModule:
     def filters(self):
-        functions = (split_to_hba, hba_to_split, lb_hash, lb_peer, share_to_split, split_to_share)
+        functions = (split_to_hba, hba_to_split, lb_hash, lb_peer, kea_lb_peer, share_to_split, split_to_share)
         return dict((function.__name__, _wrap(function.__name__, function)) for function in functions)

@@ -14,6 +14,11 @@ Facts this encodes (checked against a real dhcpd, see tests/system/test_loadbala
   hardware address bytes (no htype byte).
 * bucket b (0..255) belongs to the PRIMARY when bit ``1 << (b & 7)`` of ``hba[b >> 3]`` is set.
 * ``split N`` sets buckets 0..N-1, i.e. the hba is a prefix bitmap.
+
+Kea's HA hook (load-balancing mode) hashes the same key with the same function but assigns by
+``hash % active servers`` (2: primary and secondary; backups do not count), index 0 being the
+primary: even hashes go to the primary, odd ones to the secondary, whatever dhcpd's split was.
+Checked against a real Kea 2.2 pair, see tests/system/test_loadbalance_kea.py.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -233,3 +238,22 @@ def split_to_share(split_or_hba):
     raw = bytearray(_hba_of(split_or_hba))
     buckets = sum(1 for bucket in range(BUCKETS) if bucket_is_primary(raw, bucket))
     return buckets * 100.0 / BUCKETS
+
+
+# A Kea HA pair in load-balancing mode has exactly two active servers (primary and secondary).
+KEA_ACTIVE_SERVERS = 2
+
+
+# Kea builds a ClientId from option 61 and refuses one shorter than this (src/lib/dhcp/duid.h):
+# such a DISCOVER is dropped by both servers, whichever the hash picks.
+KEA_MIN_CLIENT_ID = 2
+
+
+def kea_lb_peer(mac=None, client_id=None):
+    """``primary`` or ``secondary``: which Kea server answers this client in load-balancing state."""
+    key = client_key(mac, client_id)
+    if client_id is not None and len(key) < KEA_MIN_CLIENT_ID:
+        raise LoadBalanceError('client identifier %r has %d byte: Kea drops a client whose identifier is shorter '
+                               'than %d bytes, so no server answers it' % (client_id, len(key), KEA_MIN_CLIENT_ID))
+    index = lb_hash(key) % KEA_ACTIVE_SERVERS
+    return PRIMARY if index == 0 else SECONDARY

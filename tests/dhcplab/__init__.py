@@ -25,6 +25,11 @@ test, also on failure or Ctrl-C) and ``failover_pair`` (a Pair from
 ``configs.failover_pair()`` defaults, NORMAL on both peers and with the
 pool balanced, see ``Pair.wait_balanced``).
 
+Kea: ``Lab.start_kea_pair(model, settings)`` runs kea-dhcp4 and kea-ctrl-agent of both pair
+members in the same server slots (dhcplab.kea), configured by the collection's kea_config from
+the lab's pair model (``dhcplab.kea.pair_model()``); ``KeaServer.ha_state()`` asks status-get
+through the agent on port 8000, ``KeaPair.wait_states()`` waits for both HA states.
+
 Things worth knowing when writing tests:
 
 * ``DhcpClient.discover(mac)`` without ``expect`` listens for the whole

@@ -195,6 +195,9 @@ class Server:
     def running(self):
         return self.proc is not None and self.proc.poll() is None
 
+    def processes(self):
+        return [self.proc] if self.proc is not None else []
+
     def log(self):
         """The whole dhcpd log (all runs of this server)."""
         try:
@@ -505,6 +508,29 @@ class Lab:
         """Create and start one server (s1 -> 198.18.100.1, s2 -> .2, others from .3)."""
         return self.add_server(name, conf_text, address).start(timeout)
 
+    def add_kea_server(self, name, model, settings=None):
+        """A Kea server (kea-dhcp4 + kea-ctrl-agent, see dhcplab.kea) in the slot of ``name``."""
+        from .kea import KeaServer  # noqa: PLC0415 - only Kea tests need it
+
+        if self.closed:
+            raise LabError("lab %s is closed" % self.tag)
+        if name not in model["nodes"] or name in self.servers:
+            raise LabError("kea server %r: expected a member of the model not yet in lab %s" % (name, self.tag))
+        server = KeaServer(self, name, model["nodes"][name]["address"], model, settings)
+        self.servers[name] = server
+        server.mac = self._add_netns(name, server.address)
+        return server
+
+    def start_kea_pair(self, model, settings=None, timeout=15.0):
+        """Start the model's primary and secondary as Kea HA servers; does not wait for a HA state."""
+        from .kea import KeaPair  # noqa: PLC0415
+
+        primary = self.add_kea_server(model["primary"], model, settings)
+        secondary = self.add_kea_server(model["secondary"], model, settings)
+        primary.start(timeout)
+        secondary.start(timeout)
+        return KeaPair(primary, secondary)
+
     def start_pair(self, primary_conf, secondary_conf, timeout=10.0):
         """Start s1 (primary) and s2 (secondary); does not wait for NORMAL (see Pair.wait_normal)."""
         primary = self.add_server("s1", primary_conf)
@@ -555,12 +581,13 @@ class Lab:
     def _kill_servers(self):
         errors = []
         for server in self.servers.values():
-            if server.running():
-                server.proc.kill()
-                try:
-                    server.proc.wait(5)
-                except subprocess.TimeoutExpired:
-                    errors.append("dhcpd %s (pid %d) survived SIGKILL" % (server.name, server.pid))
+            for proc in server.processes():
+                if proc.poll() is None:
+                    proc.kill()
+                    try:
+                        proc.wait(5)
+                    except subprocess.TimeoutExpired:
+                        errors.append("%s of %s (pid %d) survived SIGKILL" % (proc.args[4], server.name, proc.pid))
         return errors
 
 

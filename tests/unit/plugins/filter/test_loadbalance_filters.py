@@ -11,7 +11,7 @@ HBA_128 = ":".join(["ff"] * 16 + ["00"] * 16)
 
 def test_exposes_the_documented_filters():
     assert sorted(FILTERS) == sorted(
-        ["split_to_hba", "hba_to_split", "lb_hash", "lb_peer", "share_to_split", "split_to_share"]
+        ["split_to_hba", "hba_to_split", "lb_hash", "lb_peer", "kea_lb_peer", "share_to_split", "split_to_share"]
     )
 
 
@@ -25,6 +25,30 @@ def test_vectors_through_the_filters():
     assert FILTERS["lb_peer"]("00:00:00:00:00:01", 128, client_id="01:aa:bb:cc:dd:ee:ff") == "primary"
     assert FILTERS["lb_peer"]("00:00:00:00:00:01", 154) == "primary"
     assert FILTERS["lb_peer"]("00:00:00:00:00:01", 153) == "secondary"
+
+
+def test_kea_lb_peer_through_the_filter():
+    # hash 153 (odd): Kea's secondary, although dhcpd with split 154 gives it to the primary.
+    assert FILTERS["kea_lb_peer"]("00:00:00:00:00:01") == "secondary"
+    assert FILTERS["lb_peer"]("00:00:00:00:00:01", 154) == "primary"
+    assert FILTERS["kea_lb_peer"]("0000.0000.0002") == "primary"  # hash 102
+    assert FILTERS["kea_lb_peer"]("aa:bb:cc:dd:ee:ff") == "secondary"  # hash 57
+    assert FILTERS["kea_lb_peer"]("aa:bb:cc:dd:ee:ff", client_id="01:aa:bb:cc:dd:ee:ff") == "primary"  # 102
+    assert FILTERS["kea_lb_peer"](None, client_id="01:aa:bb:cc:dd:ee:ff") == "primary"
+
+
+@pytest.mark.parametrize(
+    "args, kwargs, expected",
+    [
+        (("zz:bb:cc:dd:ee:ff",), {}, "netboot.dhcp_failover.kea_lb_peer: invalid MAC address 'zz:bb:cc:dd:ee:ff'"),
+        ((None,), {}, "no client given"),
+        (("aa:bb:cc:dd:ee:ff",), {"client_id": "01:xy"}, "invalid client identifier '01:xy'"),
+        (("aa:bb:cc:dd:ee:ff", 128), {}, "kea_lb_peer"),
+    ],
+)
+def test_kea_lb_peer_errors(args, kwargs, expected):
+    with pytest.raises(AnsibleFilterError, match=expected):
+        FILTERS["kea_lb_peer"](*args, **kwargs)
 
 
 def test_conversions_through_the_filters():
