@@ -39,6 +39,8 @@ ASKING = ("discover", "select", "rebind", "reboot")
 KEEPING = ("renew", "rebind", "reboot")
 GIVING_UP = ("release", "decline")
 NO_FAULT = "none"
+# A lease granted before a fault can run out up to a max-lease-time after the heal.
+AFTER = 60.0
 EXCERPT_AROUND = 8
 
 
@@ -58,6 +60,15 @@ def window_of(t, windows):
 def _label(t, windows):
     window = window_of(t, windows)
     return window["kind"] if window else NO_FAULT
+
+
+def _cause(t, windows, lingering=AFTER):
+    """'during KIND', 'after KIND' (a fault healed less than ``lingering`` s before t) or 'during none'."""
+    window = window_of(t, windows)
+    if window:
+        return "during %s" % window["kind"]
+    before = [w for w in windows if w["end"] <= t < w["end"] + lingering]
+    return "after %s" % before[-1]["kind"] if before else "during %s" % NO_FAULT
 
 
 def grants(exchanges):
@@ -163,10 +174,10 @@ def lost_leases(exchanges, windows):
                               "during": _label(exchange["t"], windows)})
         if not exchange.get("held"):
             continue
-        during = _label(exchange["t"], windows)
+        during = _cause(exchange["t"], windows)
         if exchange["kind"] == "expire":
             lost.append({"client": exchange["client"], "address": exchange["address"], "t": exchange["t"],
-                         "why": "the lease ran out with no answer to renew/rebind (during %s)" % during})
+                         "why": "the lease ran out with no answer to renew/rebind (%s)" % during})
             continue
         if exchange["kind"] not in KEEPING:
             continue
@@ -175,10 +186,10 @@ def lost_leases(exchanges, windows):
         moved = [r for r in on_time if r["kind"] == "ack" and r["address"] != exchange["address"]]
         if naks:
             lost.append({"client": exchange["client"], "address": exchange["address"], "t": exchange["t"],
-                         "why": "%s NAKed by %s (during %s)" % (exchange["kind"], naks[0]["server"], during)})
+                         "why": "%s NAKed by %s (%s)" % (exchange["kind"], naks[0]["server"], during)})
         elif moved:
             lost.append({"client": exchange["client"], "address": exchange["address"], "t": exchange["t"],
-                         "why": "%s ACKed another address %s by %s (during %s)"
+                         "why": "%s ACKed another address %s by %s (%s)"
                          % (exchange["kind"], moved[0]["address"], moved[0]["server"], during)})
     return lost, late_naks
 

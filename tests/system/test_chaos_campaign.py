@@ -9,6 +9,7 @@ address held by two clients and end with both peers NORMAL and a clean lease aud
 lost leases are printed (bench/README.md has the numbers of longer runs: `make chaos`).
 """
 
+import json
 import os
 
 import pytest
@@ -40,6 +41,11 @@ def test_a_short_campaign_keeps_every_address_with_one_client(tmp_path, collecti
         for service in services:
             service.close()
     print("\n".join(result["text"]))
+    # The whole history for a post-mortem (CHAOS_RECORD=path keeps it where pytest does not rotate it).
+    saved = os.environ.get("CHAOS_RECORD") or str(tmp_path / "history.json")
+    with open(saved, "w", encoding="utf-8") as handle:
+        json.dump({"record": record, "result": {k: v for k, v in result.items() if k != "text"}}, handle, default=str)
+    print("history: %s" % saved)
     assert result["ok"], "\n".join(result["text"])
     # Every kind ran (the short campaign is one round of the schedule).
     assert sorted(w["kind"] for w in record["windows"]) == sorted(chaos.KINDS), record["windows"]
@@ -47,11 +53,14 @@ def test_a_short_campaign_keeps_every_address_with_one_client(tmp_path, collecti
     assert counts["exchanges"] > 1000 and len({e["client"] for e in record["exchanges"]}) >= 100, counts
     kinds = {e["kind"] for e in record["exchanges"]}
     assert {"discover", "select", "renew", "rebind", "reboot", "release", "decline"} <= kinds, kinds
-    # The collection's server-id-check comment, on the wire: outside faults a SELECTING REQUEST is
-    # ACKed by the server it names only, an INIT-REBOOT by both peers.
+    # The role's server-id-check comment, on the wire: outside faults one peer ACKs a selecting
+    # REQUEST and an INIT-REBOOT.
     calm = [e for e in record["exchanges"] if history_calm(e, record["windows"])]
-    doubled = {kind: sum(1 for e in calm if e["kind"] == kind and acked_by(e) == 2) for kind in ("select", "reboot")}
-    assert doubled["select"] == 0 and doubled["reboot"] > 0, doubled
+    doubled = {kind: (sum(1 for e in calm if e["kind"] == kind and acked_by(e) == 2),
+                      sum(1 for e in calm if e["kind"] == kind and acked_by(e) >= 1))
+               for kind in ("select", "reboot", "rebind", "renew")}
+    print("ACKed by both peers outside faults (of those ACKed): %r" % doubled)
+    assert doubled["select"][0] == 0 and doubled["reboot"][0] == 0 and doubled["reboot"][1] > 10, doubled
     # The recover-in-progress fault hit what it aimed at.
     hit = {w["kind"]: w.get("in") for w in record["windows"]}
     assert hit["restart_in_recover"] in ("recover", "recover-wait"), record["windows"]
