@@ -41,7 +41,7 @@ VENV_STAMP  := $(VENV)/.req-$(shell md5sum $(REQUIREMENTS) 2>/dev/null | cut -c1
 MATRIX_CORES := $(sort $(patsubst requirements/core-%.txt,%,$(wildcard requirements/core-*.txt)))
 
 .PHONY: print-apt-packages help deps collection lint ruff ansible-lint sanity unit pytest test demo \
-        lab-up lab-down lock lock-core lock-packaging build clean bench matrix packaging packaging-deps \
+        lab-up lab-down lock lock-core lock-packaging build clean bench matrix core-venvs packaging packaging-deps \
         ee-context chaos
 
 help:
@@ -87,11 +87,13 @@ lock-packaging:
 
 # Re-resolve one matrix leg: make lock-core CORE=2.16 (the newest 2.16.x, and the test tools of
 # requirements/core.in at the versions requirements/dev.txt pins where that ansible-core allows).
+# molecule and ansible-compat are left free: their 26.10 releases declare `ansible-core!=2.17.*`,
+# so the 2.17 leg gets the newest release that supports it.
 lock-core:
 	@[ -n "$(CORE)" ] || { echo "make lock-core CORE=2.NN"; exit 2; }
 	rm -rf build/lock-core && $(PYTHON) -m venv build/lock-core
 	build/lock-core/bin/pip install --quiet "ansible-core==$(CORE).*" -r requirements/core.in \
-	  -c <(grep -viE '^(ansible-core|resolvelib)==' requirements/dev.txt)
+	  -c <(grep -viE '^(ansible-core|resolvelib|molecule|ansible-compat)==' requirements/dev.txt)
 	{ echo "# ansible-core $(CORE) matrix leg (make matrix); make lock-core CORE=$(CORE) writes this file."; \
 	  build/lock-core/bin/pip freeze; } > requirements/core-$(CORE).txt
 
@@ -124,9 +126,13 @@ sanity: collection
 lint: ruff ansible-lint
 
 # Unit, packaging, real-dhcpd system tests and molecule scenarios in ONE pytest run,
-# so the last line is the summary of everything.
-pytest: collection lab-image packaging-deps
-	pytest tests
+# so the last line is the summary of everything. Lanes (xdist groups, tests/conftest.py and
+# tests/molecule/test_scenarios.py): the namespace lab, and two molecule slots; each runs its
+# tests one at a time, and the unit and packaging tests fill the gaps.
+PYTEST_WORKERS ?= 3
+
+pytest: collection lab-image packaging-deps core-venvs
+	pytest -n $(PYTEST_WORKERS) --dist loadgroup tests
 
 unit: collection
 	pytest tests/unit
@@ -136,6 +142,10 @@ unit: collection
 # `make sanity` and the unit part of `make pytest`). Each leg has its own venv, collection copy
 # and ansible-test HOME, so MATRIX_JOBS legs run at once; each logs to build/matrix/2.NN.log.
 MATRIX_JOBS ?= 2
+
+# The matrix venvs, also for the molecule `default` runs on each ansible-core (inside `make pytest`).
+core-venvs: deps
+	@for v in $(MATRIX_CORES); do $(MAKE) --no-print-directory CORE=$$v deps; done
 
 matrix: deps
 	@rm -rf build/matrix && mkdir -p build/matrix
@@ -158,7 +168,7 @@ matrix-leg-%:
 
 # The matrix is CPU work and most of the pytest run waits on daemons, timers and guests, so the
 # two overlap: the matrix log is printed after pytest, and pytest's summary line again last.
-test: deps
+test: deps core-venvs
 	@rc=0; start=$$(date +%s); mkdir -p build; \
 	$(MAKE) --no-print-directory ruff || rc=1; \
 	$(MAKE) --no-print-directory ansible-lint || rc=1; \

@@ -16,6 +16,14 @@ from dhcplab.lab import Lab  # noqa: E402
 collection_path.ensure()
 
 
+def pytest_collection_modifyitems(items):
+    """One lane for the network-namespace lab under `pytest -n`: its labs share 198.18.100.0/24
+    (tests/dhcplab/lab.py locks it), so a second worker would only wait for the lock."""
+    for item in items:
+        if item.path.is_relative_to(os.path.join(os.path.dirname(os.path.abspath(__file__)), "system")):
+            item.add_marker(pytest.mark.xdist_group("netns"))
+
+
 @pytest.fixture
 def dhcp_lab(tmp_path):
     """A fresh lab (bridge + namespaces); every process and link is removed afterwards."""

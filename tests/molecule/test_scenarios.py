@@ -17,7 +17,6 @@ import collection_path
 
 ROOT = Path(__file__).resolve().parents[2]
 SCENARIOS = ROOT / "extensions" / "molecule"
-NETWORK = "netboot-molecule"
 TAIL_LINES = 120
 # A scenario with three systemd containers takes 80-110 s; a stuck one must
 # not hang CI for ever.
@@ -27,10 +26,20 @@ TIMEOUT = 1800
 # Scenarios whose pair runs one Debian release, once per listed release (the pxe scenario: a PXE
 # pair must serve identical boot loaders, which differ between releases). The others run a mixed
 # pair (extensions/molecule/config.yml) or their own platforms.
-# Not yet "trixie" for pxe: on two Debian 13 nodes the scenario's TFTP checks failed (no answer
-# from a node's tftpd to the test's own client; a guest's fetch seen before its DHCPACK in the
-# logs the watcher reads) while the guests booted. Open in issue 18; the README says so.
-PER_SUITE = {"pxe": ("bookworm",)}
+PER_SUITE = {"pxe": ("bookworm", "trixie")}
+# The default scenario runs again on every other ansible-core of the matrix
+# (requirements/core-2.NN.txt; `make core-venvs` builds their venvs).
+CORE_SCENARIOS = ("default",)
+CORES = sorted(p.stem.removeprefix("core-") for p in (ROOT / "requirements").glob("core-2.*.txt"))
+
+# Two slots of the base config (extensions/molecule/config.yml), each its own host names, bridge
+# and /24, so that `make pytest -n` can run one scenario in each at once. The scenarios with
+# their own platforms (maintenance, metrics, hosts) share slot a's bridge and pools, so they stay
+# in lane a; pxe has its own network and runs in lane b with the matrix runs of default.
+SLOTS = {
+    "a": {"NETBOOT_MOL_PREFIX": "mol", "NETBOOT_MOL_NET": "20", "NETBOOT_MOL_NETWORK": "netboot-molecule"},
+    "b": {"NETBOOT_MOL_PREFIX": "molb", "NETBOOT_MOL_NET": "30", "NETBOOT_MOL_NETWORK": "netboot-molecule-b"},
+}
 
 
 def discover():
@@ -38,10 +47,17 @@ def discover():
 
 
 def runs():
+    """(scenario, suite, core, slot) per run; the xdist group is the lane (one run at a time)."""
+    found = []
+    for name in discover():
+        for suite in PER_SUITE.get(name, (None,)):
+            slot = "b" if suite else "a"
+            found.append((name, suite, None, slot, f"{name}-{suite}" if suite else name))
+        if name in CORE_SCENARIOS:
+            found += [(name, None, core, "b", f"{name}-ansible-core-{core}") for core in CORES]
     return [
-        pytest.param(name, suite, id=f"{name}-{suite}" if suite else name)
-        for name in discover()
-        for suite in PER_SUITE.get(name, (None,))
+        pytest.param(name, suite, core, slot, id=ident, marks=pytest.mark.xdist_group(f"molecule-{slot}"))
+        for name, suite, core, slot, ident in found
     ]
 
 
@@ -54,6 +70,22 @@ def _run(args, env):
     if proc.returncode != 0:
         pytest.fail(f"{' '.join(map(str, args))} failed ({proc.returncode}):\n{_tail(proc.stdout + proc.stderr)}")
     return proc.stdout
+
+
+def _podman_collections():
+    """A collections path holding only containers.podman, the molecule driver's, from the main venv.
+
+    The matrix venvs have ansible-core alone; the `ansible` package of requirements/dev.txt pins
+    the collection for every leg.
+    """
+    from ansible_collections.containers import podman  # noqa: PLC0415
+
+    root = ROOT / "build" / "molecule-collections"
+    link = root / "ansible_collections" / "containers" / "podman"
+    if not link.is_symlink():
+        link.parent.mkdir(parents=True, exist_ok=True)
+        link.symlink_to(Path(podman.__path__[0]))
+    return root
 
 
 @pytest.fixture(scope="session")
@@ -73,17 +105,29 @@ def molecule_env():
     # Pin the exact images, not the moving aliases: Debian 12 and Debian 13 nodes.
     env["NETBOOT_LAB_IMAGE"] = _run([ROOT / "lab" / "build-image"], env).strip().splitlines()[-1]
     env["NETBOOT_LAB_IMAGE_TRIXIE"] = _run([ROOT / "lab" / "build-image", "trixie"], env).strip().splitlines()[-1]
-    had_network = subprocess.run(["podman", "network", "exists", NETWORK], env=env, check=False).returncode == 0
-    _run([ROOT / "lab" / "lab", "net-up", NETWORK], env)
+    made = []
+    env["_networks_made"] = made  # read back by _network(); removed before any subprocess sees env
     yield env
-    if not had_network:
+    for network in made:
         down = subprocess.run(
-            [ROOT / "lab" / "lab", "net-down", NETWORK], env=env, capture_output=True, text=True, check=False
+            [ROOT / "lab" / "lab", "net-down", network], env=_clean(env), capture_output=True, text=True, check=False
         )
         # Refused only while some container still uses the network: that one
         # is not ours to remove, and the tests' outcome stands.
         if down.returncode != 0:
-            warnings.warn(f"network {NETWORK} left in place: {down.stderr.strip()}", stacklevel=1)
+            warnings.warn(f"network {network} left in place: {down.stderr.strip()}", stacklevel=1)
+
+
+def _clean(env):
+    return {key: value for key, value in env.items() if not key.startswith("_")}
+
+
+def _network(env, network):
+    """Create a slot's network unless it exists; remember it for removal if this run made it."""
+    clean = _clean(env)
+    if subprocess.run(["podman", "network", "exists", network], env=clean, check=False).returncode != 0:
+        _run([ROOT / "lab" / "lab", "net-up", network], clean)
+        env["_networks_made"].append(network)
 
 
 def test_scenarios_are_discovered():
@@ -92,13 +136,25 @@ def test_scenarios_are_discovered():
 
 
 @pytest.mark.molecule
-@pytest.mark.parametrize(("scenario", "suite"), runs())
-def test_scenario(scenario, suite, molecule_env):
-    molecule = Path(sys.executable).parent / "molecule"
-    env = dict(molecule_env)
+@pytest.mark.parametrize(("scenario", "suite", "core", "slot"), runs())
+def test_scenario(scenario, suite, core, slot, molecule_env):
+    env = _clean(molecule_env)
+    env.update(SLOTS[slot])
+    _network(molecule_env, SLOTS[slot]["NETBOOT_MOL_NETWORK"])
+    bin_dir = Path(sys.executable).parent
+    if core:
+        bin_dir = ROOT / "build" / f"venv-core-{core}" / "bin"
+        if not (bin_dir / "molecule").exists():
+            pytest.fail(f"no molecule in {bin_dir}: `make core-venvs` builds the matrix venvs")
+        env["PATH"] = f"{bin_dir}{os.pathsep}{env['PATH']}"
+        env["ANSIBLE_COLLECTIONS_PATH"] = f"{collection_path.ROOT}{os.pathsep}{_podman_collections()}"
+        # molecule and the verifier run ansible-playbook by name: it must be this leg's.
+        version = _run(["ansible-playbook", "--version"], env).splitlines()[0]
+        assert f"[core {core}." in version, version
     if suite:
         env["NETBOOT_SUITE_IMAGE"] = env["NETBOOT_LAB_IMAGE" if suite == "bookworm" else "NETBOOT_LAB_IMAGE_TRIXIE"]
         env["NETBOOT_SUITE_REPO"] = "lab/.cache/apt-repo" if suite == "bookworm" else f"lab/.cache/{suite}/apt-repo"
+    molecule = bin_dir / "molecule"
     try:
         proc = subprocess.run(
             [molecule, "test", "-s", scenario],

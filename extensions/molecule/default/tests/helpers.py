@@ -8,7 +8,11 @@ import subprocess
 from pathlib import Path
 
 PAIR = "dhcp_pair_molecule"
-SERVERS = {"mol-dhcp1": "198.18.20.11", "mol-dhcp2": "198.18.20.12"}
+# The slot the scenario runs in (../../config.yml): host-name prefix and the /24 of its network.
+PREFIX = os.environ.get("NETBOOT_MOL_PREFIX", "mol")
+NET = "198.18.%s" % os.environ.get("NETBOOT_MOL_NET", "20")
+DHCP1, DHCP2, CLIENT = f"{PREFIX}-dhcp1", f"{PREFIX}-dhcp2", f"{PREFIX}-client"
+SERVERS = {DHCP1: f"{NET}.11", DHCP2: f"{NET}.12"}
 INVENTORY = Path(os.environ["MOLECULE_INVENTORY_FILE"])
 KEY_FILE = "/etc/dhcp/dhcpd-omapi.key"
 # The role keeps the secret only in the nodes' key files; the tests copy it once into an
@@ -37,9 +41,9 @@ def playbook(*args):
 
 
 def secret_file():
-    """SECRET_FILE, filled from mol-dhcp1's key file the first time this test run needs it."""
+    """SECRET_FILE, filled from DHCP1's key file the first time this test run needs it."""
     if not _SECRET_READ:
-        proc = ansible("mol-dhcp1", "-i", str(INVENTORY), "-o", "-m", "ansible.builtin.slurp", "-a", f"src={KEY_FILE}")
+        proc = ansible(DHCP1, "-i", str(INVENTORY), "-o", "-m", "ansible.builtin.slurp", "-a", f"src={KEY_FILE}")
         text = base64.b64decode(json.loads(proc.stdout.split("=>", 1)[1])["content"]).decode()
         secret = re.search(r'secret "([^"]+)"', text).group(1)
         SECRET_FILE.unlink(missing_ok=True)

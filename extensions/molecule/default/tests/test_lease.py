@@ -1,4 +1,4 @@
-"""mol-client obtains a lease, from the one peer netboot.dhcp_failover.lb_peer predicts.
+"""The client host obtains a lease, from the one peer netboot.dhcp_failover.lb_peer predicts.
 
 dhcp_probe.py (run in the client) collects every OFFER to one DISCOVER, so the test sees that
 exactly one server of the pair answered, not only which answer came first. Offers from other
@@ -11,9 +11,9 @@ import re
 from pathlib import Path
 
 import testinfra
-from helpers import SERVERS, lb_peer, lb_peers
+from helpers import CLIENT, NET, SERVERS, lb_peer, lb_peers
 
-testinfra_hosts = ["podman://mol-client"]
+testinfra_hosts = [f"podman://{CLIENT}"]
 PROBE = (Path(__file__).parent / "dhcp_probe.py").read_text()
 
 
@@ -46,7 +46,7 @@ def test_exactly_the_predicted_peer_offers_and_acks(host):
     assert result["ack"] is not None, result
     assert result["ack"]["server"] == roles[predicted]
     last = int(result["ack"]["address"].rsplit(".", 1)[1])
-    assert result["ack"]["address"].startswith("198.18.20.") and 100 <= last <= 199, result
+    assert result["ack"]["address"].startswith(f"{NET}.") and 100 <= last <= 199, result
 
 
 def test_client_of_the_other_bucket_goes_to_the_other_peer(host):

@@ -11,7 +11,7 @@ import shutil
 import subprocess
 
 import testinfra
-from helpers import INVENTORY, KEY_FILE, SERVERS, playbook
+from helpers import DHCP1, DHCP2, INVENTORY, KEY_FILE, PREFIX, SERVERS, playbook
 
 
 def _state():
@@ -30,13 +30,13 @@ def test_a_run_from_a_fresh_inventory_directory_changes_nothing(tmp_path):
     )
     output = run.stdout + run.stderr
     assert run.returncode == 0, output[-3000:]
-    recap = re.findall(r"^(mol-dhcp\d)\s*:.*changed=(\d+)", output, re.M)
-    assert sorted(recap) == [("mol-dhcp1", "0"), ("mol-dhcp2", "0")], output[-3000:]
+    recap = re.findall(rf"^({PREFIX}-dhcp\d)\s*:.*changed=(\d+)", output, re.M)
+    assert sorted(recap) == [(DHCP1, "0"), (DHCP2, "0")], output[-3000:]
     assert _state() == before  # same key on both nodes, no dhcpd restarted
 
 
 def test_different_keys_on_the_nodes_are_refused_naming_both():
-    node = testinfra.get_host("podman://mol-dhcp2")
+    node = testinfra.get_host(f"podman://{DHCP2}")
     original = node.file(KEY_FILE).content_string
     other = re.sub(r'secret "[^"]+"', 'secret "' + "Q" * 43 + '="', original)
     assert other != original
@@ -48,7 +48,7 @@ def test_different_keys_on_the_nodes_are_refused_naming_both():
         node.run("cat > %s <<'EOF'\n%sEOF" % (KEY_FILE, original))
     output = run.stdout + run.stderr
     assert run.returncode != 0, output[-3000:]
-    assert ("mol-dhcp1 and mol-dhcp2 hold different OMAPI secrets in /etc/dhcp/dhcpd-omapi.key (values not shown): "
+    assert (f"{DHCP1} and {DHCP2} hold different OMAPI secrets in /etc/dhcp/dhcpd-omapi.key (values not shown): "
             "set dhcpd_omapi_secret to the one to keep") in output, output[-3000:]
     assert "Q" * 43 not in output and re.search(r'secret "([^"]+)"', original).group(1) not in output
     # Stopped in the first play: nothing else ran on any host.

@@ -4,7 +4,7 @@ import re
 import time
 
 import testinfra
-from helpers import SERVERS, failover_info
+from helpers import DHCP1, DHCP2, NET, SERVERS, failover_info
 
 testinfra_hosts = [f"podman://{name}" for name in SERVERS]
 
@@ -46,16 +46,16 @@ def test_one_pair_definition_renders_both_peers():
     confs = {name: h.file("/etc/dhcp/dhcpd.conf").content_string for name, h in _hosts().items()}
     roles = {name: re.findall(r"(?m)^\s*(primary|secondary);", conf) for name, conf in confs.items()}
     # Derived primary: the lower failover address.
-    assert roles == {"mol-dhcp1": ["primary"], "mol-dhcp2": ["secondary"]}
-    primary, secondary = confs["mol-dhcp1"], confs["mol-dhcp2"]
+    assert roles == {DHCP1: ["primary"], DHCP2: ["secondary"]}
+    primary, secondary = confs[DHCP1], confs[DHCP2]
     assert "split 128;" in primary and "mclt 300;" in primary
     assert "split" not in secondary and "mclt" not in secondary
     for conf in confs.values():
         assert "load balance max seconds 3;" in conf
         assert "server-id-check true;" in conf
         assert re.search(r'pool \{\n\s*failover peer "dhcp_pair_molecule";', conf)
-    assert "address 198.18.20.11;\n  port 647;\n  peer address 198.18.20.12;" in primary
-    assert "address 198.18.20.12;\n  port 647;\n  peer address 198.18.20.11;" in secondary
+    assert f"address {NET}.11;\n  port 647;\n  peer address {NET}.12;" in primary
+    assert f"address {NET}.12;\n  port 647;\n  peer address {NET}.11;" in secondary
     # Same key on both sides, without reading it into the test output.
     sums = {h.file("/etc/dhcp/dhcpd-omapi.key").sha256sum for h in _hosts().values()}
     assert len(sums) == 1
@@ -67,8 +67,8 @@ def test_both_peers_normal_through_failover_info():
         assert (info["local_state"], info["partner_state"]) == ("normal", "normal"), (name, info)
         assert info["mclt"] == 300
         assert info["load_balance_max_secs"] == 3
-    assert (infos["mol-dhcp1"]["role"], infos["mol-dhcp1"]["split"]) == ("primary", 128)
-    assert infos["mol-dhcp2"]["role"] == "secondary"
+    assert (infos[DHCP1]["role"], infos[DHCP1]["split"]) == ("primary", 128)
+    assert infos[DHCP2]["role"] == "secondary"
 
 
 def _chrony_sources(host):

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 import testinfra
-from helpers import SERVERS, playbook
+from helpers import DHCP1, DHCP2, NET, SERVERS, playbook
 
 DHCPD_ONLY = str(Path(__file__).with_name("dhcpd_only.yml"))
 WATCHED = ("/etc/dhcp/dhcpd.conf", "/etc/dhcp/dhcpd-omapi.key", "/etc/default/isc-dhcp-server",
@@ -32,8 +32,8 @@ def _snapshot(with_candidate=True):
 OVERLAPPING = {
     "dhcpd_subnets": [
         {
-            "network": "198.18.20.0/24",
-            "pools": [{"range": "198.18.20.100 198.18.20.199"}, {"range": "198.18.20.150 198.18.20.160"}],
+            "network": f"{NET}.0/24",
+            "pools": [{"range": f"{NET}.100 {NET}.199"}, {"range": f"{NET}.150 {NET}.160"}],
         }
     ]
 }
@@ -44,7 +44,7 @@ OVERLAPPING = {
     [
         pytest.param(
             ["-e", json.dumps(OVERLAPPING)],
-            "dhcpd_subnets[0].pools[1].range: '198.18.20.150 198.18.20.160' overlaps dhcpd_subnets[0].pools[0].range",
+            f"dhcpd_subnets[0].pools[1].range: '{NET}.150 {NET}.160' overlaps dhcpd_subnets[0].pools[0].range",
             id="overlapping-ranges",
         ),
         pytest.param(
@@ -55,7 +55,7 @@ OVERLAPPING = {
         pytest.param(
             # The pair mixes Debian 12 and 13 (../../config.yml): fine for dhcpd, not for PXE.
             ["-e", json.dumps({"pxe_enabled": True})],
-            "mol-dhcp1 runs Debian GNU/Linux 12 (bookworm) and mol-dhcp2 runs Debian GNU/Linux 13 (trixie): "
+            f"{DHCP1} runs Debian GNU/Linux 12 (bookworm) and {DHCP2} runs Debian GNU/Linux 13 (trixie): "
             "the nodes of a PXE pair (pxe_enabled) serve the boot loaders of their own packages",
             id="pxe-on-mixed-releases",
         ),

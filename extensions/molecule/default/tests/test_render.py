@@ -2,7 +2,7 @@
 
 Covers what the deployed pair does not use: an hba that is not a split, different ports per
 peer, auto-partner-down, several subnets and ranges, reservations, PXE and DHCP options. Runs
-the role's preflight with a local inventory (nothing is deployed) and dhcpd -t in mol-dhcp1.
+the role's preflight with a local inventory (nothing is deployed) and dhcpd -t in the first server.
 """
 
 import json
@@ -11,6 +11,7 @@ import subprocess
 import sys
 
 import testinfra
+from helpers import DHCP1
 
 HBA = ":".join(["ff"] * 16 + ["00"] * 15 + ["1"])  # one extra bucket (255): not a split
 PAIR = {
@@ -75,7 +76,7 @@ def test_rich_definition_renders_configs_dhcpd_accepts(tmp_path):
         assert "  hardware ethernet 52:54:00:12:34:56;" in conf
         assert 'filename "ipxe.efi";' in conf and "next-server 192.0.2.5;" in conf
 
-    server = testinfra.get_host("podman://mol-dhcp1")
+    server = testinfra.get_host(f"podman://{DHCP1}")
     key = 'key omapi_key { algorithm hmac-md5; secret "c2VjcmV0c2VjcmV0c2VjcmV0"; }'
     for name, conf in confs.items():
         text = conf.replace('include "/etc/dhcp/dhcpd-omapi.key";', f'include "/tmp/render-{name}.key";')

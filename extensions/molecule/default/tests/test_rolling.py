@@ -6,25 +6,25 @@ Runs after test_refusal (file order) and leaves the pair converged with a new MC
 import re
 
 import testinfra
-from helpers import SERVERS, failover_info, playbook
+from helpers import DHCP1, DHCP2, SERVERS, failover_info, playbook
 
 
 def test_mclt_change_restarts_only_the_primary_and_waits_for_normal():
     hosts = {name: testinfra.get_host(f"podman://{name}") for name in SERVERS}
     pids = {name: h.check_output("pidof dhcpd") for name, h in hosts.items()}
     # Another MCLT than the current one, whatever an earlier verify left.
-    mclt = failover_info("mol-dhcp1")["mclt"] + 30
+    mclt = failover_info(DHCP1)["mclt"] + 30
     run = playbook("netboot.dhcp_failover.site", "-e", f'{{"dhcpd_mclt": {mclt}}}')
     output = run.stdout + run.stderr
     assert run.returncode == 0, output[-3000:]
     # mclt is written on the primary only: the secondary keeps running untouched.
-    assert hosts["mol-dhcp2"].check_output("pidof dhcpd") == pids["mol-dhcp2"]
-    assert hosts["mol-dhcp1"].check_output("pidof dhcpd") != pids["mol-dhcp1"]
-    assert f"mclt {mclt};" in hosts["mol-dhcp1"].file("/etc/dhcp/dhcpd.conf").content_string
+    assert hosts[DHCP2].check_output("pidof dhcpd") == pids[DHCP2]
+    assert hosts[DHCP1].check_output("pidof dhcpd") != pids[DHCP1]
+    assert f"mclt {mclt};" in hosts[DHCP1].file("/etc/dhcp/dhcpd.conf").content_string
     # The restarted primary was waited for before the run went on (ok, not skipped).
     waits = re.findall(r"TASK \[netboot\.dhcp_failover\.dhcpd : Wait until the restarted peer is back in NORMAL\]"
                        r"[^\n]*\n((?:(?:ok|skipping|changed|FAILED - RETRYING): \[[^\]]+\][^\n]*\n)+)", output)
-    assert any("ok: [mol-dhcp1]" in block for block in waits), waits
+    assert any(f"ok: [{DHCP1}]" in block for block in waits), waits
     for name in SERVERS:
         info = failover_info(name)
         assert (info["local_state"], info["partner_state"], info["mclt"]) == ("normal", "normal", mclt), info
