@@ -200,8 +200,9 @@ def _line(exchange):
                        " %ss" % r["lease_time"] if r.get("lease_time") else "") + (" LATE" if r.get("late") else "")
         for r in exchange.get("replies", ())
     ) or "no answer"
-    return "%9.3f %-26s %-8s %-15s secs=%-3s -> %s" % (exchange["t"], exchange["client"], exchange["kind"],
-                                                    exchange.get("address") or "-", exchange.get("secs", 0), replies)
+    fields = (exchange["t"], exchange["client"], exchange["kind"], exchange.get("address") or "-",
+              exchange.get("secs", 0), replies)
+    return "%9.3f %-26s %-8s %-15s secs=%-3s -> %s" % fields
 
 
 def excerpt(exchanges, address, start, end, around=EXCERPT_AROUND):

@@ -25,7 +25,8 @@ def ex(t, client, kind, address=None, replies=(), held=False, bucket="primary"):
             "secs": 0, "replies": list(replies)}
 
 
-def run(exchanges, windows=(), final=NORMAL, ended=None):
+def run(exchanges, windows=(), final=Ellipsis, ended=None):
+    final = NORMAL if final is Ellipsis else final
     return history.check({"seed": 42, "exchanges": list(exchanges), "windows": list(windows), "final": final,
                           "ended": ended if ended is not None else max(e["t"] for e in exchanges) + 1})
 
@@ -70,8 +71,8 @@ def test_a_release_only_ends_the_grants_before_it():
 
 
 def test_the_same_client_renewing_and_two_acks_for_one_request_are_not_violations():
-    result = run([ex(1, A, "select", X, [ack(1, S1, X)]), ex(16, A, "rebind", X, [ack(16, S1, X), ack(16.01, S2, X)],
-                                                           held=True)])
+    both = [ack(16, S1, X), ack(16.01, S2, X)]
+    result = run([ex(1, A, "select", X, [ack(1, S1, X)]), ex(16, A, "rebind", X, both, held=True)])
     assert result["ok"] and result["counts"]["double_ack"] == 1
 
 
