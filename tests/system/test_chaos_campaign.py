@@ -53,14 +53,14 @@ def test_a_short_campaign_keeps_every_address_with_one_client(tmp_path, collecti
     assert counts["exchanges"] > 1000 and len({e["client"] for e in record["exchanges"]}) >= 100, counts
     kinds = {e["kind"] for e in record["exchanges"]}
     assert {"discover", "select", "renew", "rebind", "reboot", "release", "decline"} <= kinds, kinds
-    # The role's server-id-check comment, on the wire: outside faults one peer ACKs a selecting
-    # REQUEST and an INIT-REBOOT.
+    # The role's server-id-check comment, on the wire: outside faults only the named peer ACKs a
+    # selecting REQUEST (INIT-REBOOTs name none; some are ACKed by both, printed above).
     calm = [e for e in record["exchanges"] if history_calm(e, record["windows"])]
     doubled = {kind: (sum(1 for e in calm if e["kind"] == kind and acked_by(e) == 2),
                       sum(1 for e in calm if e["kind"] == kind and acked_by(e) >= 1))
                for kind in ("select", "reboot", "rebind", "renew")}
     print("ACKed by both peers outside faults (of those ACKed): %r" % doubled)
-    assert doubled["select"][0] == 0 and doubled["reboot"][0] == 0 and doubled["reboot"][1] > 10, doubled
+    assert doubled["select"][0] == 0 and doubled["select"][1] > 100, doubled
     # The recover-in-progress fault hit what it aimed at (or the node then sat in recover past the
     # heal timeout: a slow heal, reported in the text).
     hit = {w["kind"]: w for w in record["windows"]}["restart_in_recover"]
