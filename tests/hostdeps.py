@@ -298,7 +298,12 @@ def _yaml_commands(node, out, delegated=False):
         return
     delegated = delegated or node.get("delegate_to") in ("localhost", "127.0.0.1") or node.get("connection") == "local"
     for key, value in node.items():
-        if key in ("ansible.builtin.command", "ansible.builtin.shell", "command", "shell") and not delegated:
+        # A short `command:`/`shell:` key is a task only beside its name (every task has one): a
+        # module argument of that name (the uri body of a Kea control command) is data.
+        is_task = key in ("ansible.builtin.command", "ansible.builtin.shell") or (
+            key in ("command", "shell") and "name" in node
+        )
+        if is_task and not delegated:
             if isinstance(value, str):
                 out.append(value)
             elif isinstance(value, dict):
