@@ -137,9 +137,12 @@ def test_scenarios_are_discovered():
 
 @pytest.mark.molecule
 @pytest.mark.parametrize(("scenario", "suite", "core", "slot"), runs())
-def test_scenario(scenario, suite, core, slot, molecule_env):
+def test_scenario(scenario, suite, core, slot, molecule_env, tmp_path):
     env = _clean(molecule_env)
     env.update(SLOTS[slot])
+    # Molecule keys its state (inventory, instance list) by project and scenario name only: two
+    # runs of one scenario in two slots at once would share it and drive each other's hosts.
+    env["MOLECULE_EPHEMERAL_DIRECTORY"] = str(tmp_path / "molecule")
     _network(molecule_env, SLOTS[slot]["NETBOOT_MOL_NETWORK"])
     bin_dir = Path(sys.executable).parent
     if core:
