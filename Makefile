@@ -42,13 +42,14 @@ MATRIX_CORES := $(sort $(patsubst requirements/core-%.txt,%,$(wildcard requireme
 
 .PHONY: print-apt-packages help deps collection lint ruff ansible-lint sanity unit pytest test demo \
         lab-up lab-down lock lock-core lock-packaging build clean bench matrix core-venvs packaging packaging-deps \
-        ee-context
+        ee-context chaos
 
 help:
 	@echo "make test      everything CI checks (installs what it needs)"
 	@echo "make demo      build the lab, deploy a pair, show it serving"
 	@echo "make lab-up    start the lab hosts;  make lab-down  remove them"
 	@echo "make bench     benchmarks: results under bench/results/"
+	@echo "make chaos     the seeded fault campaign (SEED=N DURATION=seconds, default 1 900)"
 	@echo "make lint | sanity | unit | pytest   single steps"
 	@echo "make matrix    sanity and unit on every other ansible-core (CORE=2.NN: one of them)"
 	@echo "make packaging galaxy-importer, antsibull-docs, changelog, execution environment"
@@ -213,6 +214,12 @@ $(BENCH_STAMP): | $(VENV_STAMP)
 
 bench: collection lab-image $(BENCH_STAMP)
 	python bench/run.py
+
+# The fault campaign of tests/system/test_chaos_campaign.py, longer and with any seed.
+SEED     ?= 1
+DURATION ?= 900
+chaos: collection
+	SEED=$(SEED) DURATION=$(DURATION) python bench/chaos.py
 
 # --- lab -------------------------------------------------------------------
 lab-image: deps

@@ -857,3 +857,43 @@ def maintenance_plan(observations, node, action, now, *, count=None, lease_stat=
     plan = {'action': decided, 'node': n['host'], 'partner': o['host'], 'findings': findings(observations), 'why': why}
     plan.update(extra)
     return plan
+
+
+def partner_down_probe(probe, partner, partner_address, force=False):
+    """May a node be put in partner-down, given the liveness probe it ran for its partner's clients?
+
+    ``probe``: what ``netboot.dhcp_failover.dhcp_probe`` returned on the node with ``bucket_of`` the
+    partner's role (a DISCOVER, secs 0, for a client the partner answers in NORMAL), or None when it
+    did not run. An offer from ``partner_address`` proves the partner serves clients: partner-down
+    then lets both peers hand out the same addresses once stos + MCLT has passed (ISC's warning), so
+    it is refused unless ``force``. A probe that did not run or failed proves nothing: refused too.
+    Returns ``{allow, partner_offered, why}``.
+    """
+    if not partner or not partner_address:
+        raise DecisionError('partner and partner_address are required, got %r and %r' % (partner, partner_address))
+    if probe is not None and not isinstance(probe, dict):
+        raise DecisionError('probe must be the registered dhcp_probe result (a dict), not %r' % (probe,))
+    if probe is None or probe.get('failed') or probe.get('skipped') or not isinstance(probe.get('servers'), list):
+        reason = (probe or {}).get('msg') or 'the probe did not run'
+        if force:
+            return {'allow': True, 'partner_offered': None,
+                    'why': 'The liveness probe gave no answer (%s); partner-down is forced.' % reason}
+        return {'allow': False, 'partner_offered': None,
+                'why': ('The liveness probe gave no answer (%s), so whether %s still serves clients is unknown: '
+                        'partner-down refused. Set force=true only if %s is known to be down.'
+                        % (reason, partner, partner))}
+    offers = [o for o in probe.get('offers') or [] if o.get('server_id') == partner_address]
+    if not offers:
+        others = ', '.join(probe['servers']) or 'nobody'
+        return {'allow': True, 'partner_offered': False,
+                'why': ('%s (%s) did not offer to a client of its bucket (%s): it does not serve new clients '
+                        '(offers came from %s).' % (partner, partner_address, probe.get('mac'), others))}
+    offer = offers[0]
+    seen = ('%s (%s) offered %s to %s, a client of its bucket, %.3f s after the DISCOVER: it serves clients'
+            % (partner, partner_address, offer.get('yiaddr'), probe.get('mac'), offer.get('elapsed') or 0))
+    if force:
+        return {'allow': True, 'partner_offered': True,
+                'why': '%s; partner-down is forced: both may hand out the same addresses after stos + MCLT.' % seen}
+    return {'allow': False, 'partner_offered': True,
+            'why': ('%s. Partner-down with a live partner lets both hand out the same addresses after stos + MCLT: '
+                    'refused. Fix the failover link instead (force=true overrides).' % seen)}

@@ -27,6 +27,8 @@ MESSAGE_TYPES = {1: "discover", 2: "offer", 3: "request", 4: "decline", 5: "ack"
 DEFAULT_GRACE = 0.25
 # A client without an address sends from 0.0.0.0 (RFC 2131 4.1).
 NO_ADDRESS = "0.0.0.0"  # noqa: S104 - an address field value, nothing binds to it
+# How many finished xids are remembered to recognise a late reply, and how many late replies kept.
+LATE_KEPT = 100000
 
 
 class DhcpError(RuntimeError):
@@ -126,6 +128,10 @@ class DhcpClient:
         self._sock.bind((iface, ETH_P_IP))
         self._cond = threading.Condition()
         self._pending = {}  # xid -> list of Reply
+        # Replies to xids whose exchange was over (a server answering a queue of old requests
+        # after a hang): kept for whoever asks, as (xid, Reply), bounded by LATE_KEPT.
+        self._expired = {}
+        self.late = []
         self._stop_r, self._stop_w = os.pipe()
         self._closed = False
         self.error = None
@@ -167,6 +173,8 @@ class DhcpClient:
                 xid = struct.unpack_from("!I", frame, udp + 12)[0]
                 with self._cond:
                     if xid not in self._pending:
+                        if xid in self._expired and len(self.late) < LATE_KEPT:
+                            self.late.append((xid, _parse(frame, received)))
                         continue
                 reply = _parse(frame, received)
                 with self._cond:
@@ -200,6 +208,10 @@ class DhcpClient:
                 self._wait_locked(xids, deadline, expect, grace)
             finally:
                 answers = {x: self._pending.pop(x, []) for x in xids}
+                for x in xids:
+                    self._expired[x] = True
+                while len(self._expired) > LATE_KEPT:
+                    del self._expired[next(iter(self._expired))]
         return answers
 
     def _wait_locked(self, xids, deadline, expect, grace):
@@ -235,7 +247,9 @@ class DhcpClient:
         server_id=None,
         ciaddr=NO_ADDRESS,
         options=(),
+        unicast=None,
     ):
+        """unicast=(server MAC, server address): a RENEWING client's REQUEST, sent to its server only."""
         chaddr = mac_bytes(mac)
         opts = [("message-type", kind)]
         if client_id is not None:
@@ -252,9 +266,10 @@ class DhcpClient:
         opts.extend(options)
         opts.append(("param_req_list", [1, 3, 6, 15, 51, 54, 58, 59]))
         opts.append("end")
+        dst_mac, dst_ip = unicast or ("ff:ff:ff:ff:ff:ff", "255.255.255.255")
         return bytes(
-            Ether(src=mac_str(chaddr), dst="ff:ff:ff:ff:ff:ff")
-            / IP(src=ciaddr, dst="255.255.255.255")
+            Ether(src=mac_str(chaddr), dst=dst_mac)
+            / IP(src=ciaddr, dst=dst_ip)
             / UDP(sport=68, dport=67)
             / BOOTP(
                 op=1, chaddr=chaddr + b"\0" * 10, xid=xid, secs=secs, flags=0x8000 if broadcast else 0, ciaddr=ciaddr
@@ -349,6 +364,7 @@ class DhcpClient:
         grace=None,
         broadcast=False,
         options=(),
+        unicast=None,
     ):
         """Send a DHCPREQUEST; return every ACK/NAK seen.
 
@@ -374,6 +390,7 @@ class DhcpClient:
             server_id=server_id,
             ciaddr=ciaddr,
             options=options,
+            unicast=unicast,
         )
         return self._wait([xid], timeout, expect, grace)[xid]
 

@@ -672,3 +672,45 @@ def test_property_the_partner_knowing_more_never_spoils_a_clean_stop(mine, extra
 def test_property_addresses_bound_to_nobody_on_the_node_never_decide(mine, theirs, state):
     unbound = [dict(r, binding_state=state) for r in mine]
     assert record_plan(leases_result(*unbound), leases_result(*theirs))["record"]["clean"] is True
+
+
+# --- the liveness probe before partner-down ---------------------------------------------------------
+
+
+def probe(*servers, mac="02:6e:62:00:00:01"):
+    offers = [{"server_id": s, "yiaddr": "198.18.100.150", "elapsed": 0.004} for s in servers]
+    return {"mac": mac, "offers": offers, "servers": sorted(set(servers)), "changed": False}
+
+
+def test_probe_a_partner_that_offers_refuses_partner_down_unless_forced():
+    verdict = decisions.partner_down_probe(probe("198.18.100.1", "198.18.100.2"), S, "198.18.100.2")
+    assert (verdict["allow"], verdict["partner_offered"]) == (False, True)
+    assert "dhcp2 (198.18.100.2) offered 198.18.100.150 to 02:6e:62:00:00:01" in verdict["why"]
+    assert "refused" in verdict["why"] and "force=true" in verdict["why"]
+    forced = decisions.partner_down_probe(probe("198.18.100.2"), S, "198.18.100.2", force=True)
+    assert (forced["allow"], forced["partner_offered"]) == (True, True) and "forced" in forced["why"]
+
+
+def test_probe_a_partner_that_does_not_offer_allows_partner_down():
+    # The node itself answering its partner's client (communications-interrupted) is no sign of the partner.
+    verdict = decisions.partner_down_probe(probe("198.18.100.1"), S, "198.18.100.2")
+    assert (verdict["allow"], verdict["partner_offered"]) == (True, False)
+    assert "did not offer" in verdict["why"] and "198.18.100.1" in verdict["why"]
+    assert decisions.partner_down_probe(probe(), S, "198.18.100.2")["allow"] is True
+
+
+def test_probe_that_did_not_run_refuses_unless_forced():
+    for result in (None, {"failed": True, "msg": "no such interface"}, {"skipped": True}):
+        verdict = decisions.partner_down_probe(result, S, "198.18.100.2")
+        assert (verdict["allow"], verdict["partner_offered"]) == (False, None), result
+        assert "unknown" in verdict["why"]
+    assert "no such interface" in decisions.partner_down_probe({"failed": True, "msg": "no such interface"}, S,
+                                                               "198.18.100.2")["why"]
+    assert decisions.partner_down_probe(None, S, "198.18.100.2", force=True)["allow"] is True
+
+
+def test_probe_bad_input_is_named():
+    with pytest.raises(decisions.DecisionError, match="partner and partner_address are required"):
+        decisions.partner_down_probe(probe(), S, None)
+    with pytest.raises(decisions.DecisionError, match="registered dhcp_probe result"):
+        decisions.partner_down_probe(["198.18.100.2"], S, "198.18.100.2")
