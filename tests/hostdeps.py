@@ -154,12 +154,13 @@ def _string_constants(tree):
 
 
 def _argv_literals(tree):
-    """Lists and tuples passed to a call, assigned, or extended with "+" (a looped-over tuple is not argv)."""
+    """Lists and tuples passed to a call, assigned to a name, or extended with "+" (a looped-over tuple is not argv)."""
     literals = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Call) and node.args:
             literals.add(id(node.args[0]))
-        elif isinstance(node, ast.Assign):
+        elif isinstance(node, ast.Assign) and not isinstance(node.targets[0], ast.Tuple):
+            # `a, b = "init", None` unpacks values; only `argv = [...]` is a command line.
             literals.add(id(node.value))
         elif isinstance(node, ast.BinOp):
             literals.update((id(node.left), id(node.right)))

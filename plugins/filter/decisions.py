@@ -48,7 +48,11 @@ def maintenance_plan(observations, node, action, *, now=None, count=None, lease_
                                       clean=clean, node_leases=node_leases, partner_leases=partner_leases)
 
 
+def partner_down_probe(probe, partner, partner_address, force=False):
+    return decisions.partner_down_probe(probe, partner, partner_address, force=force)
+
+
 class FilterModule:
     def filters(self):
-        functions = (node_observation, pair_verdict, recover_plan, maintenance_plan)
+        functions = (node_observation, pair_verdict, recover_plan, maintenance_plan, partner_down_probe)
         return dict((function.__name__, _wrap(function.__name__, function)) for function in functions)

@@ -40,7 +40,11 @@ options:
         Refused unless this server is in C(communications-interrupted) or
         C(resolution-interrupted) and the partner's failover port at
         O(partner_address):O(partner_port) does not accept a TCP connection. If the partner is in
-        fact running, both servers hand out the same addresses.
+        fact running, both servers hand out the same addresses. A closed failover port does not
+        prove that the partner stopped serving clients (a cut failover link looks the same): run
+        M(netboot.dhcp_failover.dhcp_probe) first and decide with the filter
+        P(netboot.dhcp_failover.partner_down_probe#filter), as the collection's recover and
+        maintenance playbooks do.
       - V(recover) makes this server forget its view of the bindings and fetch them all from the
         partner; it answers nobody until it is back in C(normal). Use it for a server whose lease
         file was lost, or that is stuck in an unknown state. Refused in C(partner-down) and
@@ -96,6 +100,9 @@ attributes:
     description: Shows the local and partner state before and after.
 seealso:
   - module: netboot.dhcp_failover.failover_info
+  - module: netboot.dhcp_failover.dhcp_probe
+  - plugin: netboot.dhcp_failover.partner_down_probe
+    plugin_type: filter
 '''
 
 EXAMPLES = r'''

@@ -66,6 +66,11 @@ VERDICTS = (HEALTHY, DEGRADED, NEEDS_ACTION)
 # A node in recover-done this long with a NORMAL partner is stuck there (dhcpd's stale timer),
 # not passing through.
 LATE_RECOVER_DONE = 10
+# A node in recover this long while its partner-down partner talks to it is stuck there. The
+# update exchange of recover takes well under a second on the lab pair (241 addresses) and
+# dhcpd sends updates in windows of max-unacked-updates, so even a large pool finishes in seconds;
+# the bound leaves room for that and for a slow link.
+STUCK_RECOVER = 60
 
 OBSERVATION_KEYS = ('host', 'role', 'peer', 'reachable', 'dhcpd_running', 'omapi', 'error', 'state',
                     'partner_state', 'stos', 'partner_stos', 'mclt', 'split', 'unacked', 'max_unacked',
@@ -318,7 +323,9 @@ def _partner_down_issues(n, o, now):
     elapsed = max(int(now) - stos, 1)
     rate = allocated / elapsed
     runout = int(now + own / rate) if rate > 0 else None
-    if not (o['state'] is None and o['maintenance'] is not None and not hung(o)):
+    if _stuck_in_recover(o, n, now):
+        pass  # o's own issue says what to do: restart dhcpd here, not bring o back.
+    elif not (o['state'] is None and o['maintenance'] is not None and not hung(o)):
         issues.append((NEEDS_ACTION, n['host'], '%s is in partner-down (since %d s) and serves every client; %s is %s. '
                        'Bring %s back (netboot.dhcp_failover.maintenance -e dhcp_ops_node=%s '
                        '-e dhcp_ops_action=end).'
@@ -381,7 +388,27 @@ def _recover_wait_issues(n, o, now):
              '-e dhcp_ops_action=end ends the wait at once.' % (n['host'], when((n['stos'] or 0) + (n['mclt'] or 0))))]
 
 
+def _stuck_in_recover(n, o, now):
+    """n restarted during its recover while o stays in partner-down: o never finishes the update.
+
+    Measured on dhcpd 4.4.3: a node killed while it fetches the partner's bindings (recover) and
+    started again sends a new update-request-all; the partner logs "Received update request while
+    old update still flying! Silently discarding old request." and never sends update-done, so
+    the node sits in recover (answering nobody) for good. Restarting the node again or setting it
+    to recover over OMAPI does not help; restarting dhcpd on the partner-down side does (NORMAL
+    within seconds): its new process has no old update in flight.
+    """
+    # Each one's view of the other's state is current, so they talk over the failover link.
+    return (n['state'] == 'recover' and o['state'] == 'partner-down' and o['partner_state'] == 'recover'
+            and n['partner_state'] == 'partner-down' and int(now) - (n['stos'] or int(now)) > STUCK_RECOVER)
+
+
 def _passing_issues(n, o, now):
+    if _stuck_in_recover(n, o, now):
+        return [(NEEDS_ACTION, n['host'], '%s is stuck in recover (for %d s, answers nobody): %s, in partner-down, '
+                 'lost track of the update it sends when %s restarted during its recover. netboot.dhcp_failover.'
+                 'recover restarts dhcpd on %s (seconds without service) and both become NORMAL.'
+                 % (n['host'], _age(n, now), o['host'], n['host'], o['host']))]
     if n['state'] == 'recover-done' and o['state'] == 'normal':
         return [(NEEDS_ACTION, n['host'], "%s is stuck in recover-done (answers nobody) while %s is NORMAL: dhcpd's "
                  'recover-wait timer fired after the node was already NORMAL. netboot.dhcp_failover.recover '
@@ -496,6 +523,19 @@ def _rule_late_recover_done(pair, now):
     return False
 
 
+def _rule_stuck_recover(pair, now):
+    for n in pair:
+        o = _other(pair, n)
+        # Restarted only when Ansible also sees both reach each other's failover port.
+        if _stuck_in_recover(n, o, now) and _talking(pair):
+            return 'restart', o, ('%s has been in recover for %d s (answers nobody) while %s is in partner-down and '
+                                  'both reach each other: %s lost track of the update it sends when %s restarted '
+                                  'during its recover, and only a new %s process sends it again. Will restart dhcpd '
+                                  'on %s (it answers nobody for a few seconds) and wait for NORMAL.'
+                                  % (n['host'], _age(n, now), o['host'], o['host'], n['host'], o['host'], o['host']))
+    return False
+
+
 def _rule_hung(pair, now):
     for n in pair:
         if hung(n):
@@ -599,7 +639,7 @@ def _rule_otherwise(pair, now):
 
 
 # The rows of the README's recover table, in order: the first rule that applies decides.
-RECOVER_RULES = (_rule_both_normal, _rule_unknown_state, _rule_late_recover_done, _rule_hung,
+RECOVER_RULES = (_rule_both_normal, _rule_unknown_state, _rule_late_recover_done, _rule_stuck_recover, _rule_hung,
                  _rule_partner_confirmed_down, _rule_restart_stuck, _rule_stuck_link, _rule_stuck_unconfirmed,
                  _rule_partner_down, _rule_nobody_answers, _rule_otherwise)
 

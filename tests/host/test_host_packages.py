@@ -72,3 +72,6 @@ def test_the_scan_finds_commands_in_shell_and_python():
     assert hostdeps._python_programs(python) >= {"ip"}
     for word in ("free", "kill"):
         assert word not in hostdeps._python_programs("for x in (%r, 'b'):\n    pass\n" % word)
+        # Tuple unpacking assigns values, not a command line; `argv = (...)` still counts.
+        assert word not in hostdeps._python_programs("state, other = %r, None\n" % word)
+        assert word in hostdeps._python_programs("argv = (%r, '-9')\n" % word)

@@ -137,7 +137,7 @@ def test_scenarios_are_discovered():
 
 @pytest.mark.molecule
 @pytest.mark.parametrize(("scenario", "suite", "core", "slot"), runs())
-def test_scenario(scenario, suite, core, slot, molecule_env, tmp_path):
+def test_scenario(scenario, suite, core, slot, molecule_env, tmp_path):  # noqa: PLR0917 - pytest passes parameters and fixtures by name
     env = _clean(molecule_env)
     env.update(SLOTS[slot])
     # Molecule keys its state (inventory, instance list) by project and scenario name only: two

@@ -60,11 +60,14 @@ def test_a_short_campaign_keeps_every_address_with_one_client(tmp_path, collecti
                       sum(1 for e in calm if e["kind"] == kind and acked_by(e) >= 1))
                for kind in ("select", "reboot", "rebind", "renew")}
     print("ACKed by both peers outside faults (of those ACKed): %r" % doubled)
-    assert doubled["select"][0] == 0 and doubled["select"][1] > 100, doubled
+    # Enough selecting REQUESTs outside the faults to mean something (76 to several hundred per run).
+    assert doubled["select"][0] == 0 and doubled["select"][1] >= 30, doubled
     # The recover-in-progress fault hit what it aimed at (or the node then sat in recover past the
     # heal timeout: a slow heal, reported in the text).
     hit = {w["kind"]: w for w in record["windows"]}["restart_in_recover"]
     assert hit.get("in") in ("recover", "recover-wait") or hit.get("failed"), record["windows"]
+    # Stuck there (dhcpd's lost update): recover.yml must have named and healed it.
+    assert hit.get("rule", "stuck_recover") == "stuck_recover", hit
 
 
 def acked_by(exchange):

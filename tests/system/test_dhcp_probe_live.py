@@ -26,6 +26,7 @@ collection_path.ensure()
 
 from ansible_collections.netboot.dhcp_failover.plugins.module_utils import leases  # noqa: E402
 from ansible_collections.netboot.dhcp_failover.plugins.module_utils import loadbalance as lb  # noqa: E402
+from ansible_collections.netboot.dhcp_failover.plugins.plugin_utils import decisions  # noqa: E402
 
 pytestmark = pytest.mark.system
 
@@ -103,3 +104,29 @@ def test_probe_sees_who_serves_the_partners_bucket(dhcp_lab, tmp_path, collectio
     assert dead["mac"] == mac and dead["offers"] == [] and dead["servers"] == [], dead
     seen = dhcp_lab.client().discover(mac, timeout=1.5)
     assert [o.server_id for o in seen] == [primary.address]
+
+
+def test_the_probe_refuses_partner_down_while_the_partner_serves(dhcp_lab, tmp_path, collections_path):
+    """The decision the playbooks take before partner-down, on what the module saw (issue: ISC's
+    warning about partner-down with a live partner)."""
+    pair = dhcp_lab.start_pair(*configs.failover_pair(split=SPLIT, max_response_delay=5)).wait_normal()
+    pair.wait_balanced()
+    primary, secondary = pair.servers
+
+    # Only the failover link is cut: both peers go communications-interrupted and both serve.
+    for server, peer in ((primary, secondary), (secondary, primary)):
+        subprocess.run(["ip", "-n", server.netns, "route", "add", "blackhole", "%s/32" % peer.address], check=True)
+    primary.wait_for_state("communications-interrupted", 30)
+    secondary.wait_for_state("communications-interrupted", 30)
+    cut = probe(primary, collections_path, tmp_path, bucket_of="secondary")
+    verdict = decisions.partner_down_probe(cut, "s2", secondary.address)
+    assert (verdict["allow"], verdict["partner_offered"]) == (False, True), verdict
+    assert "refused" in verdict["why"] and secondary.address in verdict["why"]
+    forced = decisions.partner_down_probe(cut, "s2", secondary.address, force=True)
+    assert forced["allow"] and "forced" in forced["why"]
+
+    # The partner is killed: nobody offers for its bucket from the link but the survivor.
+    secondary.kill()
+    dead = probe(primary, collections_path, tmp_path, bucket_of="secondary")
+    verdict = decisions.partner_down_probe(dead, "s2", secondary.address)
+    assert (verdict["allow"], verdict["partner_offered"]) == (True, False), verdict

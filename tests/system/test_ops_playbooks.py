@@ -28,6 +28,7 @@ collection_path.ensure()
 
 from ansible_collections.netboot.dhcp_failover.plugins.module_utils import leases  # noqa: E402
 from ansible_collections.netboot.dhcp_failover.plugins.module_utils.omapi import objects, protocol  # noqa: E402
+from ansible_collections.netboot.dhcp_failover.plugins.plugin_utils import decisions  # noqa: E402
 
 pytestmark = pytest.mark.system
 
@@ -83,6 +84,9 @@ class Ops:
                 "dhcp_ops_lease_file": server.lease_file,
                 # Both lab servers run on this machine: tell their processes apart.
                 "dhcp_ops_dhcpd_pattern": "dhcpd .*-cf %s" % server.conf_file,
+                # The playbooks run here, not in the node's namespace: the liveness probe asks the
+                # lab's clients' link, the bridge.
+                "dhcp_ops_probe_interface": server.lab.bridge,
             }
             if services:
                 hosts[name]["nbtest_service_mgr"] = services.host(server)
@@ -477,9 +481,47 @@ def test_recover_puts_the_survivor_in_partner_down_when_the_partner_is_gone(dhcp
     assert "does not answer ping" in plan["why"], plan
     assert read(pair.primary, secret)["local_state"] == "communications-interrupted", "check mode changed the state"
     parsed = ops.run("recover")
+    # The liveness probe ran on s1 before partner-down: nobody offered for s2's clients but s1.
+    probed = ops.task_results(parsed, "Decide whether partner-down is safe")["s1"]["ansible_facts"]
+    probed = probed["__ops_probe_verdict"]
+    assert (probed["allow"], probed["partner_offered"]) == (True, False), probed
     done = ops.task_results(parsed, "Put the survivor in partner-down")["s1"]
     assert done["changed"] is True and done["after"]["local_state"] == "partner-down", done
     assert read(pair.primary, secret)["local_state"] == "partner-down"
+
+
+def test_recover_ends_a_recover_stuck_by_a_restart_during_it(dhcp_lab, tmp_path, collections_path, lab_services):
+    """dhcpd drops the update it owes a node restarted during recover (README, "A restart during
+    recover"): the node stays in recover until its partner-down partner is restarted."""
+    secret = new_secret()
+    pair = start(dhcp_lab, secret)
+    pair.secondary.kill()
+    pair.primary.wait_for_state("communications-interrupted", timeout=10)
+    set_state(pair.primary, secret, "partner-down")
+    pair.primary.wait_for_state("partner-down", timeout=10)
+    mark = pair.secondary.log_mark()
+    pair.secondary.start()
+    # Killed the moment it enters recover (its update from s1 takes milliseconds).
+    deadline = time.monotonic() + 20
+    while " to recover\n" not in pair.secondary.log()[mark:] and time.monotonic() < deadline:
+        time.sleep(0.005)
+    pair.secondary.kill()
+    assert " to recover\n" in pair.secondary.log()[mark:]
+    pair.secondary.start()
+    # Past the rule's bound, and still in recover: stuck, not passing through.
+    time.sleep(decisions.STUCK_RECOVER + 3)
+    info = read(pair.secondary, secret)
+    assert (info["local_state"], info["partner_state"]) == ("recover", "partner-down"), info
+    ops = Ops(tmp_path, collections_path, pair, secret, (configs.POOL_START, configs.POOL_END), services=lab_services)
+    status = ops.status()
+    assert status["verdict"] == "needs action" and any(
+        "s2 is stuck in recover" in why for why in issues_of(status, "s2", "needs action")), status
+    parsed = ops.run("recover")
+    plan = ops.plan(parsed)
+    assert (plan["action"], plan["node"], plan["rule"]) == ("restart", "s1", "stuck_recover"), plan
+    for server in pair.servers:
+        info = read(server, secret)
+        assert (info["local_state"], info["partner_state"]) == ("normal", "normal"), (server, info)
 
 
 # --- maintenance start and end on the real pair, with clients busy -------------------------------

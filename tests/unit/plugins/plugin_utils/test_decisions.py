@@ -183,6 +183,18 @@ def test_status_needs_action_recover_done_with_a_normal_partner():
     assert result["verdict"] == "needs action" and result["node"] == S and "stuck in recover-done" in result["why"]
 
 
+def test_status_needs_action_recover_stuck_behind_a_partner_down_partner():
+    stuck = node(S, "recover", partner_state="partner-down", stos=NOW - decisions.STUCK_RECOVER - 1)
+    result = verdict(node(P, "partner-down", partner_state="recover"), stuck)
+    assert result["verdict"] == "needs action" and result["node"] == S
+    assert "stuck in recover" in result["why"] and "restarts dhcpd on dhcp1" in result["why"]
+    # The survivor's own line does not send the operator to bring dhcp2 back: it runs already.
+    assert not any("Bring dhcp2 back" in i["why"] for i in result["issues"])
+    # Younger than the bound: a recover passing through.
+    young = verdict(node(P, "partner-down", partner_state="recover"), dict(stuck, stos=NOW - 5))
+    assert any(i["node"] == S and "a passing state" in i["why"] for i in young["issues"])
+
+
 def test_status_hung_dhcpd_is_its_own_finding():
     result = verdict(node(P, "communications-interrupted"), hung(S))
     why = next(i["why"] for i in result["issues"] if i["node"] == S)
@@ -219,6 +231,17 @@ def test_recover_late_recover_done_restarts_it():
     assert (result["action"], result["node"]) == ("restart", S)
     # Fresh recover-done is passing through.
     assert plan(node(P), node(S, "recover-done", stos=NOW - 5))["action"] is None
+
+
+def test_recover_stuck_recover_restarts_the_partner_down_side():
+    stuck = node(S, "recover", partner_state="partner-down", stos=NOW - decisions.STUCK_RECOVER - 1)
+    survivor = node(P, "partner-down", partner_state="recover")
+    result = plan(survivor, stuck)
+    assert (result["action"], result["node"], result["rule"]) == ("restart", P, "stuck_recover")
+    # Not yet past the bound, the partner not hearing the recover, or the two not talking: no restart.
+    assert plan(survivor, dict(stuck, stos=NOW - 5))["action"] is None
+    assert plan(dict(survivor, partner_state="normal"), stuck)["action"] is None
+    assert plan(dict(survivor, partner_port=False), stuck)["action"] is None
 
 
 def test_recover_partner_confirmed_down_dhcpd_not_running():
