@@ -29,6 +29,8 @@ description:
   - Needs only the Python standard library on the node, and root (or C(CAP_NET_RAW)). Linux only.
 author:
   - netboot.dhcp_failover developers (!UNKNOWN)
+extends_documentation_fragment:
+  - netboot.dhcp_failover.attributes.info_module
 options:
   interface:
     description:
@@ -59,12 +61,6 @@ options:
     type: float
     default: 3.0
 attributes:
-  check_mode:
-    support: full
-    description: The probe only asks; it sends the same DISCOVER in check mode and changes nothing.
-  diff_mode:
-    support: none
-    description: Nothing changes, so there is nothing to compare.
   platform:
     support: full
     platforms: posix

@@ -22,6 +22,8 @@ description:
   - Changes nothing.
 author:
   - netboot.dhcp_failover developers (!UNKNOWN)
+extends_documentation_fragment:
+  - netboot.dhcp_failover.attributes.info_module
 options:
   binary:
     description: The dhcpd program.
@@ -40,12 +42,6 @@ options:
     type: int
     default: 10
 attributes:
-  check_mode:
-    support: full
-    description: The module only reads; it behaves the same in check mode.
-  diff_mode:
-    support: none
-    description: The module changes nothing, so there is nothing to compare.
   platform:
     support: full
     platforms: posix

@@ -25,12 +25,13 @@ author:
   - netboot.dhcp_failover developers (!UNKNOWN)
 extends_documentation_fragment:
   - netboot.dhcp_failover.omapi
+  - netboot.dhcp_failover.attributes.info_module
 options:
   wait_for:
     description:
       - Read the object again (every half second, over a new connection each time) until all the
-        conditions given hold, then return it. Connection failures while waiting (dhcpd restarting)
-        count as not yet; other errors (wrong key, unknown peer) fail at once.
+        conditions given hold, then return it; in check mode too. Connection failures while waiting
+        (dhcpd restarting) count as not yet; other errors (wrong key, unknown peer) fail at once.
       - An empty dict (V({})) waits only until dhcpd answers over OMAPI.
       - The module fails if the conditions do not hold within O(wait_timeout) seconds; the result
         then still carries the last object read and the states seen.
@@ -64,13 +65,6 @@ options:
       - Seconds to wait for O(wait_for). O(timeout) still bounds each single connection and answer.
     type: float
     default: 120
-attributes:
-  check_mode:
-    support: full
-    description: The module only reads; it behaves the same in check mode (O(wait_for) included).
-  diff_mode:
-    support: none
-    description: The module changes nothing, so there is nothing to compare.
 seealso:
   - module: netboot.dhcp_failover.failover_state
 '''

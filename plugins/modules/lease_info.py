@@ -24,6 +24,8 @@ description:
   - Only reads the file; dhcpd does not need to run.
 author:
   - netboot.dhcp_failover developers (!UNKNOWN)
+extends_documentation_fragment:
+  - netboot.dhcp_failover.attributes.info_module
 options:
   path:
     description:
@@ -62,12 +64,6 @@ options:
     type: bool
     default: false
 attributes:
-  check_mode:
-    support: full
-    description: The module only reads; it behaves the same in check mode.
-  diff_mode:
-    support: none
-    description: The module changes nothing, so there is nothing to compare.
   platform:
     support: full
     platforms: posix

@@ -30,13 +30,14 @@ options:
     type: list
     elements: dict
     default: []
-    suboptions:
+    # One definition for both lists (a YAML anchor): the module gives them the same options.
+    suboptions: &file_suboptions
       path:
         description: Absolute path of the file.
         type: path
         required: true
       content:
-        description: The whole text of the file. Required with O(files[].state=present).
+        description: The whole text of the file. Required with C(state=present).
         type: str
       state:
         description: C(present) writes the file, C(absent) removes it.
@@ -49,8 +50,7 @@ options:
         default: "0644"
       write:
         description:
-          - C(false) only compares the file with O(files[].content) (RV(files.differs)) and never
-            writes it.
+          - C(false) only compares the file with its C(content) (RV(files.differs)) and never writes it.
         type: bool
         default: true
       parents:
@@ -63,33 +63,7 @@ options:
     type: list
     elements: dict
     default: []
-    suboptions:
-      path:
-        description: Absolute path of the file.
-        type: path
-        required: true
-      content:
-        description: The whole text of the file (never logged). Required with O(private_files[].state=present).
-        type: str
-      state:
-        description: C(present) writes the file, C(absent) removes it.
-        type: str
-        choices: [present, absent]
-        default: present
-      mode:
-        description: Permissions of the file, an octal string like C("0644").
-        type: str
-        default: "0644"
-      write:
-        description:
-          - C(false) only compares the file with O(private_files[].content) (RV(files.differs)) and never
-            writes it.
-        type: bool
-        default: true
-      parents:
-        description: Create missing parent directories (mode C(0755), owned by O(owner) and O(group)).
-        type: bool
-        default: false
+    suboptions: *file_suboptions
   owner:
     description: Owner of every file and created directory.
     type: str
@@ -263,6 +237,7 @@ def main():
     module = AnsibleModule(
         argument_spec=dict(
             files=dict(type='list', elements='dict', default=[], options=FILE_OPTIONS),
+            # The same options, with the content kept out of every log.
             private_files=dict(type='list', elements='dict', default=[],
                                options=dict(FILE_OPTIONS, content=dict(type='str', no_log=True))),
             owner=dict(type='str', default='root'),

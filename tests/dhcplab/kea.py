@@ -11,14 +11,13 @@ import json
 import os
 import signal
 import subprocess
-import threading
 import time
 import urllib.request
 
 import collection_path
 
 from . import configs
-from .lab import LabError, _die_with_parent
+from .lab import LabError, read_log, spawn, wait_ready
 
 collection_path.ensure()
 from ansible_collections.netboot.dhcp_failover.plugins.plugin_utils import kea, pair  # noqa: E402
@@ -94,45 +93,22 @@ class KeaServer:
 
     def _spawn(self, argv, log_path):
         env = dict(os.environ, KEA_PIDFILE_DIR=self.dir, KEA_LOCKFILE_DIR="none")
-        preexec = _die_with_parent if threading.current_thread() is threading.main_thread() else None
-        with open(log_path, "ab") as log:
-            return subprocess.Popen(
-                ("ip", "netns", "exec", self.netns, *argv), stdin=subprocess.DEVNULL, stdout=log,
-                stderr=subprocess.STDOUT, env=env,
-                preexec_fn=preexec,  # noqa: PLW1509 - only set from the main thread, see dhcplab.lab
-            )
-
-    @staticmethod
-    def _read(path):
-        try:
-            with open(path, encoding="utf-8", errors="replace") as handle:
-                return handle.read()
-        except FileNotFoundError:
-            return ""
+        return spawn(self.netns, argv, log_path, env=env)
 
     def log_tail(self, lines=30):
-        return "\n".join(self._read(self.log_file).splitlines()[-lines:] + ["--- agent ---"]
-                         + self._read(self.agent_log).splitlines()[-10:])
-
-    def _wait_ready(self, proc, path, marker, start, timeout):
-        deadline = time.monotonic() + timeout
-        while marker not in self._read(path)[start:]:
-            if proc.poll() is not None:
-                raise LabError("%s of %s exited (rc=%d) during startup; log tail:\n%s"
-                               % (marker, self.name, proc.returncode, self.log_tail()))
-            if time.monotonic() > deadline:
-                raise LabError("%s not seen for %s after %.1fs; log tail:\n%s"
-                               % (marker, self.name, timeout, self.log_tail()))
-            time.sleep(0.02)
+        return "\n".join(read_log(self.log_file).splitlines()[-lines:] + ["--- agent ---"]
+                         + read_log(self.agent_log).splitlines()[-10:])
 
     def start(self, timeout=15.0):
         if self.running():
             raise LabError("kea %s is already running" % self.name)
-        marks = (len(self._read(self.log_file)), len(self._read(self.agent_log)))
+        marks = (len(read_log(self.log_file)), len(read_log(self.agent_log)))
         self.proc = self._spawn((KEA_DHCP4, "-c", self.conf_file), self.log_file)
-        self._wait_ready(self.proc, self.log_file, _DHCP4_READY, marks[0], timeout)
+        wait_ready(self.proc, "kea-dhcp4 of %s" % self.name, self.log_file, _DHCP4_READY,
+                   start=marks[0], log_tail=self.log_tail, timeout=timeout)
         self.agent = self._spawn((KEA_CTRL_AGENT, "-c", self.agent_file), self.agent_log)
-        self._wait_ready(self.agent, self.agent_log, _AGENT_READY, marks[1], timeout)
+        wait_ready(self.agent, "kea-ctrl-agent of %s" % self.name, self.agent_log, _AGENT_READY,
+                   start=marks[1], log_tail=self.log_tail, timeout=timeout)
         return self
 
     def kill(self, sig=signal.SIGKILL, timeout=5.0):

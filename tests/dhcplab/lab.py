@@ -87,6 +87,44 @@ def _die_with_parent():
     libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
 
 
+def spawn(netns, argv, log_path, env=None):
+    """Start argv inside netns, its output appended to log_path; it dies with this process."""
+    # Do not tie the process to a worker thread: PDEATHSIG fires when the
+    # creating thread exits, not the process.
+    preexec = _die_with_parent if threading.current_thread() is threading.main_thread() else None
+    with open(log_path, "ab") as log:
+        return subprocess.Popen(
+            ("ip", "netns", "exec", netns, *argv),
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=env,
+            preexec_fn=preexec,  # noqa: PLW1509 - only set from the main thread, see above
+        )
+
+
+def read_log(path):
+    """The text of a log file ('' before anything wrote it)."""
+    try:
+        with open(path, encoding="utf-8", errors="replace") as handle:
+            return handle.read()
+    except FileNotFoundError:
+        return ""
+
+
+def wait_ready(proc, what, log_path, ready, *, start, log_tail, timeout):
+    """Wait until the text ready is in log_path after offset start; LabError with log_tail() if
+    proc exits first or timeout seconds pass."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise LabError("%s exited with rc=%d during startup; log tail:\n%s" % (what, proc.returncode, log_tail()))
+        if ready in read_log(log_path)[start:]:
+            return
+        time.sleep(0.01)
+    raise LabError("%s not ready after %.1fs; log tail:\n%s" % (what, timeout, log_tail()))
+
+
 def _netns_list():
     out = run("ip", "-j", "netns", "list").stdout.strip()
     return [entry["name"] for entry in json.loads(out)] if out else []
@@ -200,11 +238,7 @@ class Server:
 
     def log(self):
         """The whole dhcpd log (all runs of this server)."""
-        try:
-            with open(self.log_file, encoding="utf-8", errors="replace") as handle:
-                return handle.read()
-        except FileNotFoundError:
-            return ""
+        return read_log(self.log_file)
 
     def current_log(self):
         """The log of the current (or last) run only."""
@@ -235,44 +269,21 @@ class Server:
         with open(self.log_file, "a", encoding="utf-8") as log:
             log.write("=== dhcplab: start of %s at %.3f ===\n" % (self.name, time.time()))
             self._log_start = log.tell()
-        # Do not tie the process to a worker thread: PDEATHSIG fires when the
-        # creating thread exits, not the process.
-        preexec = _die_with_parent if threading.current_thread() is threading.main_thread() else None
-        with open(self.log_file, "ab") as log:
-            self.proc = subprocess.Popen(
-                (
-                    "ip",
-                    "netns",
-                    "exec",
-                    self.netns,
-                    DHCPD,
-                    "-4",
-                    "-f",
-                    "-d",
-                    "-cf",
-                    self.conf_file,
-                    "-lf",
-                    self.lease_file,
-                    "-pf",
-                    self.pid_file,
-                    self.iface,
-                ),
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                preexec_fn=preexec,  # noqa: PLW1509 - only set from the main thread, see above
-            )
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise LabError(
-                    "dhcpd %s exited with rc=%d during startup; log tail:\n%s"
-                    % (self.name, self.proc.returncode, self.log_tail())
-                )
-            if _READY_LINE in self.current_log():
-                return self
-            time.sleep(0.01)
-        raise LabError("dhcpd %s not ready after %.1fs; log tail:\n%s" % (self.name, timeout, self.log_tail()))
+        self.proc = spawn(
+            self.netns,
+            (DHCPD, "-4", "-f", "-d", "-cf", self.conf_file, "-lf", self.lease_file, "-pf", self.pid_file, self.iface),
+            self.log_file,
+        )
+        wait_ready(
+            self.proc,
+            "dhcpd %s" % self.name,
+            self.log_file,
+            _READY_LINE,
+            start=self._log_start,
+            log_tail=self.log_tail,
+            timeout=timeout,
+        )
+        return self
 
     def kill(self, sig=signal.SIGKILL, timeout=5.0):
         """Send sig (default SIGKILL) and wait for the process to exit."""
