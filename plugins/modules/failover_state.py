@@ -41,7 +41,7 @@ options:
         C(resolution-interrupted) and the partner's failover port at
         O(partner_address):O(partner_port) does not accept a TCP connection. If the partner is in
         fact running, both servers hand out the same addresses. A closed failover port does not
-        prove that the partner stopped serving clients (a cut failover link looks the same): run
+        prove that the partner stopped serving clients (a cut failover link looks the same), so run
         M(netboot.dhcp_failover.dhcp_probe) first and decide with the filter
         P(netboot.dhcp_failover.partner_down_probe#filter), as the collection's recover and
         maintenance playbooks do.

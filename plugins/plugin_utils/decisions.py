@@ -388,7 +388,7 @@ def _recover_wait_issues(n, o, now):
              '-e dhcp_ops_action=end ends the wait at once.' % (n['host'], when((n['stos'] or 0) + (n['mclt'] or 0))))]
 
 
-def _stuck_in_recover(n, o, now):
+def _stuck_in_recover(node, partner, now):
     """n restarted during its recover while o stays in partner-down: o never finishes the update.
 
     Measured on dhcpd 4.4.3: a node killed while it fetches the partner's bindings (recover) and
@@ -399,8 +399,9 @@ def _stuck_in_recover(n, o, now):
     within seconds): its new process has no old update in flight.
     """
     # Each one's view of the other's state is current, so they talk over the failover link.
-    return (n['state'] == 'recover' and o['state'] == 'partner-down' and o['partner_state'] == 'recover'
-            and n['partner_state'] == 'partner-down' and int(now) - (n['stos'] or int(now)) > STUCK_RECOVER)
+    return (node['state'] == 'recover' and partner['state'] == 'partner-down'
+            and partner['partner_state'] == 'recover' and node['partner_state'] == 'partner-down'
+            and int(now) - (node['stos'] or int(now)) > STUCK_RECOVER)
 
 
 def _passing_issues(n, o, now):
