@@ -10,9 +10,10 @@ import threading
 import time
 
 from .client import Ack, DhcpError
+from .threads import ClientThreads
 
 
-class BusyClients:
+class BusyClients(ClientThreads):
     """``count`` clients (MACs 02:00:00:bb:HH:LL) acting at ``rate`` exchanges per second in total."""
 
     def __init__(self, client, *, count=60, rate=20.0, threads=4, max_seconds=300.0, seed=14):
@@ -21,38 +22,20 @@ class BusyClients:
                 "count=%r, rate=%r, threads=%r, max_seconds=%r: expected 1..65535 clients, a rate > 0, "
                 "threads >= 1, max_seconds > 0" % (count, rate, threads, max_seconds)
             )
+        super().__init__()
         self.client = client
         self.macs = ["02:00:00:bb:%02x:%02x" % (i >> 8, i & 0xFF) for i in range(count)]
         self.rate = rate
         self.max_seconds = max_seconds
         self.counts = {"discover": 0, "renew": 0, "release": 0, "ack": 0, "nak": 0, "no_answer": 0}
         self.acks_by_server = {}
-        self.started = None
         self._random = random.Random(seed)  # noqa: S311 - picks test clients, not secrets
         self._leases = {}
         self._lock = threading.Lock()
-        self._stop = threading.Event()
         self._threads = [
             threading.Thread(target=self._run, args=(self.macs[i::threads], threads), name="busy-%d" % i, daemon=True)
             for i in range(min(threads, count))
         ]
-
-    def __enter__(self):
-        return self.start()
-
-    def __exit__(self, *exc):
-        self.stop()
-
-    def start(self):
-        self.started = time.monotonic()
-        for thread in self._threads:
-            thread.start()
-        return self
-
-    def stop(self):
-        self._stop.set()
-        for thread in self._threads:
-            thread.join(10)
 
     def snapshot(self):
         with self._lock:

@@ -18,6 +18,7 @@ import threading
 import time
 
 from .client import NO_ADDRESS, DhcpError
+from .threads import ClientThreads
 
 import collection_path
 
@@ -57,13 +58,14 @@ class Sim:
         self.booting = False  # a PXE ROM's lease, which its OS asks for again
 
 
-class Population:
+class Population(ClientThreads):
     """``count`` clients on ``client`` (a DhcpClient), served by ``servers`` {address: mac}."""
 
     def __init__(self, client, servers, *, count=120, seed=1, split=128, threads=6, max_seconds=3600):
         if not 1 <= count <= 4096 or threads < 1 or max_seconds <= 0:
             raise ValueError("count=%r, threads=%r, max_seconds=%r: expected 1..4096 clients, threads >= 1, "
                              "max_seconds > 0" % (count, threads, max_seconds))
+        super().__init__()
         self.client = client
         self.servers = dict(servers)
         self.rng = random.Random(seed)  # noqa: S311 - test behaviour, not secrets
@@ -74,31 +76,15 @@ class Population:
         self.exchanges = []
         self._by_xid = {}
         self._lock = threading.Lock()
-        self._stop = threading.Event()
         self._offset = time.time() - time.monotonic()
         self._threads = [threading.Thread(target=self._run, args=(self.sims[i::threads], random.Random(seed * 31 + i)),  # noqa: S311
                                           name="population-%d" % i, daemon=True) for i in range(threads)]
         self.errors = []
 
     # --- life cycle ----------------------------------------------------------------------------
-    def start(self):
-        self.started = time.monotonic()
+    def _starting(self, now):
         for sim in self.sims:
-            sim.next_at += self.started
-        for thread in self._threads:
-            thread.start()
-        return self
-
-    def stop(self):
-        self._stop.set()
-        for thread in self._threads:
-            thread.join(15)
-
-    def __enter__(self):
-        return self.start()
-
-    def __exit__(self, *exc):
-        self.stop()
+            sim.next_at += now
 
     def collect_late(self):
         """Attach the replies that came after their exchange was over (marked late) to it."""
