@@ -257,9 +257,10 @@ def kea_leases_csv(primary, secondary, kea, now=None):
 def summary_lines(summary):
     """What a playbook prints: one line of counts, the reasons, the notes."""
     held = summary['held_by']
+    skipped = sum(summary['skipped'].values())
     lines = ['kea leases: %d active leases exported (held by both peers %d, by the primary only %d, by the '
              'secondary only %d), %d addresses not carried over'
-             % (summary['exported'], held['both'], held['primary'], held['secondary'], sum(summary['skipped'].values()))]
+             % (summary['exported'], held['both'], held['primary'], held['secondary'], skipped)]
     if summary['skipped']:
         lines.append('not carried over: %s' % ', '.join('%s %d' % item for item in summary['skipped'].items()))
     lines.append(summary['not_carried'])
