@@ -19,10 +19,11 @@ Which addresses carry over, decided as the lease audit (plugins/plugin_utils/aud
   partner has not yet heard renewed, is still the client's. Leaving it out would let Kea hand
   the address to another client while its owner still uses it.
 * Held by both for different clients: refused (KeaLeasesError), as the audit's ``held_by_two``.
-* Held by both for the same client: the entry that changed last (``cltt``, else ``starts``)
-  gives the client and the hostname; the expiry is the later of the two ``ends`` (the answering
-  peer caps a lease at the MCLT, its partner keeps the expiry it acknowledged), so Kea never
-  frees the address before either dhcpd would have.
+* Held by both for the same client: the entry that changed last (``cltt``, else ``starts``; in
+  the same second the one with ``cltt``, written by the peer that answered the client) gives
+  the client and the hostname (else the other entry's: binding updates carry none); the expiry
+  is the later of the two ``ends`` (the answering peer caps a lease at the MCLT, its partner
+  keeps the expiry it acknowledged), so Kea never frees the address before either dhcpd would.
 * Not held by anybody: not carried over, counted under the state of the entry that changed last
   (``expired`` for an active lease whose end has passed). Kea has no FREE or BACKUP ownership:
   every address without a lease is free for either Kea server, so those states have nothing to
@@ -137,9 +138,15 @@ def _changed(record):
     return 0
 
 
+def _newest(records):
+    """The entry that changed last. In the same second the answering peer's wins: only it writes
+    cltt and client-hostname (a binding update carries neither)."""
+    return max(records, key=lambda record: (_changed(record), record.get('cltt') is not None))
+
+
 def _not_held_reason(records):
     """Why an address nobody holds is left out: the state of its newest entry."""
-    newest = max(records, key=_changed)
+    newest = _newest(records)
     state = newest.get('binding_state') or 'unknown'
     if state == 'active':
         return 'expired'  # its end has passed: dhcpd writes "expired" when its timer runs
@@ -225,7 +232,10 @@ def kea_leases_csv(primary, secondary, kea, now=None):
             conflicts.append('%s (%s on the primary, %s on the secondary)'
                              % (address, _client(held[0]), _client(held[1])))
             continue
-        chosen = max(held, key=_changed)
+        chosen = _newest(held)
+        if not chosen.get('client_hostname'):
+            named = [e for e in held if e.get('client_hostname')]
+            chosen = dict(chosen, client_hostname=named[0]['client_hostname']) if named else chosen
         ends = None if any(e.get('ends') is None for e in held) else max(e['ends'] for e in held)
         subnet_id = _subnet_id(address, subnets)
         if subnet_id is None:

@@ -107,6 +107,20 @@ def test_same_client_on_both_takes_the_newest_entry_and_the_later_end():
     assert summary["held_by"] == {"both": 1, "primary": 0, "secondary": 0}
 
 
+def test_answering_peer_wins_over_the_binding_update_of_the_same_second():
+    # What dhcpd 4.4 writes: the partner's entry has neither cltt nor client-hostname.
+    primary = lease("198.18.10.104", starts=-10, ends=290)
+    secondary = lease("198.18.10.104", starts=-10, cltt=-10, ends=290, hostname="pc-00")
+    assert export(primary, secondary)[0][0]["hostname"] == "pc-00"
+    assert export(secondary, primary)[0][0]["hostname"] == "pc-00"
+
+
+def test_hostname_of_the_other_entry_when_the_newest_has_none():
+    primary = lease("198.18.10.104", starts=-900, cltt=-900, ends=900, hostname="pc-01")
+    secondary = lease("198.18.10.104", starts=-10, cltt=-10, ends=290)
+    assert export(primary, secondary)[0][0]["hostname"] == "pc-01"
+
+
 def test_expired_lease_is_not_carried():
     found, summary = export(lease("198.18.10.105", starts=-700, ends=-100), lease("198.18.10.105", "expired"))
     assert found == []
