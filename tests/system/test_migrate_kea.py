@@ -13,10 +13,12 @@ whose configuration kea_config renders from the SAME pair definition; the Kea HA
   client went unanswered (printed).
 """
 
+import ipaddress
 import threading
 import time
 
 import pytest
+from ansible_collections.netboot.dhcp_failover.plugins.module_utils import loadbalance
 from ansible_collections.netboot.dhcp_failover.plugins.plugin_utils import kea_leases
 from dhcplab import configs
 from dhcplab import kea as labkea
@@ -77,7 +79,8 @@ def renew_all(client, wanted, addresses):
 
 
 class Probe(threading.Thread):
-    """One client asking for its address again and again; the times of the ACKs it got."""
+    """One client asking for its address again and again; the times of the answers it got and the
+    answers other than an ACK of its address."""
 
     def __init__(self, client, address):
         super().__init__(name="migrate-probe", daemon=True)
@@ -93,9 +96,8 @@ class Probe(threading.Thread):
             replies = self.client.request_all(mac=PROBE_MAC, requested_ip=self.address, expect=1, timeout=PROBE_EVERY,
                                               grace=0)
             for reply in replies:
-                if isinstance(reply, Ack) and reply.yiaddr == self.address:
-                    self.acks.append((reply.time, reply.server_id))
-                else:
+                self.acks.append((reply.time, reply.server_id))
+                if not (isinstance(reply, Ack) and reply.yiaddr == self.address):
                     self.wrong.append(reply)
             time.sleep(max(0.0, sent + PROBE_EVERY - time.monotonic()))
 
@@ -110,7 +112,7 @@ def kea_leases_of(server):
     return {lease["ip-address"]: lease for lease in answer["arguments"]["leases"]}
 
 
-def cut_over(dhcp_lab, pair, model, probe):
+def cut_over(dhcp_lab, pair, model, probe, mode):
     """Stop dhcpd, write both lease files as each Kea server's memfile, start the Kea HA pair and
     wait until it serves; (Kea pair, kea_leases summaries, monotonic time of the stop)."""
     for server in pair.servers:
@@ -118,7 +120,7 @@ def cut_over(dhcp_lab, pair, model, probe):
     stopped = time.monotonic()
     texts = [server.leases() for server in pair.servers]
     now = time.time()
-    kea_servers = [dhcp_lab.add_kea_server(name, model, {}, take_over=True)
+    kea_servers = [dhcp_lab.add_kea_server(name, model, {"kea_ha_mode": mode}, take_over=True)
                    for name in (model["primary"], model["secondary"])]
     summaries = []
     for server in kea_servers:
@@ -128,7 +130,7 @@ def cut_over(dhcp_lab, pair, model, probe):
             handle.write(csv)
     for server in kea_servers:
         server.start()
-    kea_pair = labkea.KeaPair(*kea_servers).wait_states("hot-standby", "hot-standby", timeout=60)
+    kea_pair = labkea.KeaPair(*kea_servers).wait_states(mode, mode, timeout=60)
     # The probe's first ACK from Kea, then a few more.
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline and not any(at > stopped for at, _server in probe.acks[-1:]):
@@ -149,7 +151,8 @@ def check_kea_holds(kea_pair, wanted, addresses, exported):
             assert lease["hostname"] == (name or ""), (mac, lease)
 
 
-def test_every_dhcpd_lease_is_renewed_by_kea_with_the_same_address(dhcp_lab):
+@pytest.mark.parametrize("mode", ["hot-standby", "load-balancing"])
+def test_every_dhcpd_lease_is_renewed_by_kea_with_the_same_address(dhcp_lab, mode):
     started = time.monotonic()
     pair = dhcp_lab.start_pair(*configs.failover_pair(**PAIR)).wait_normal()
     pair.wait_balanced()
@@ -170,7 +173,7 @@ def test_every_dhcpd_lease_is_renewed_by_kea_with_the_same_address(dhcp_lab):
     try:
         time.sleep(0.5)  # the probe's renewals are answered by dhcpd first
         dhcpd_acks = len(probe.acks)
-        kea_pair, summaries, stopped = cut_over(dhcp_lab, pair, model, probe)
+        kea_pair, summaries, stopped = cut_over(dhcp_lab, pair, model, probe, mode)
     finally:
         probe.done.set()
         probe.join(5)
@@ -188,21 +191,43 @@ def test_every_dhcpd_lease_is_renewed_by_kea_with_the_same_address(dhcp_lab):
     new_acks = lease_all(client, new)
     new_addresses = {ack.yiaddr for ack in new_acks.values()}
     assert len(new_addresses) == NEW_CLIENTS and not new_addresses & exported, sorted(new_addresses & exported)
-    assert {ack.server_id for ack in new_acks.values()} == {configs.PRIMARY_ADDRESS}  # hot-standby
+    if mode == "hot-standby":
+        assert {ack.server_id for ack in new_acks.values()} == {configs.PRIMARY_ADDRESS}
 
-    # Every old client renews its address with Kea.
+    # Every old client renews its address with Kea; in load-balancing mode, only those whose
+    # address is in the half of the pool of the server kea_lb_peer names: the others are NAKed.
     answers = renew_all(client, wanted, addresses)
+    keeps = {mac: keeps_address(kea_pair, mode, mac, cid, addresses[mac]) for mac, cid, _name in wanted}
     same = [mac for mac, replies in answers.items()
             if len(replies) == 1 and isinstance(replies[0], Ack) and replies[0].yiaddr == addresses[mac]]
-    mismatches = {mac: replies for mac, replies in answers.items() if mac not in same}
+    naks = [mac for mac, replies in answers.items() if [reply.kind for reply in replies] == ["nak"]]
+    mismatches = {mac: replies for mac, replies in answers.items() if (mac in same) != keeps[mac]}
 
     gap, last_dhcpd, first_kea = probe.longest_gap()
-    print("migrate to kea: %d of %d clients (%d leased by the primary, %d by the secondary) renewed with the "
-          "same address, %d mismatches; %d new clients got free addresses; probe: %d ACKs from dhcpd, longest "
-          "unanswered %.2f s (from dhcpd's stop: %.2f s); test %.0f s"
-          % (len(same), CLIENTS, by_server[configs.PRIMARY_ADDRESS], by_server[configs.SECONDARY_ADDRESS],
-             len(mismatches), NEW_CLIENTS, dhcpd_acks, gap, first_kea - stopped, time.monotonic() - started))
+    print("migrate to kea (%s): %d of %d clients (%d leased by the primary, %d by the secondary) renewed with the "
+          "same address, %d NAKed (predicted %d), %d mismatches; %d new clients got free addresses; probe: %d "
+          "answers from dhcpd, longest unanswered %.2f s (from dhcpd's stop: %.2f s); test %.0f s"
+          % (mode, len(same), CLIENTS, by_server[configs.PRIMARY_ADDRESS], by_server[configs.SECONDARY_ADDRESS],
+             len(naks), sum(1 for keep in keeps.values() if not keep), len(mismatches), NEW_CLIENTS, dhcpd_acks,
+             gap, first_kea - stopped, time.monotonic() - started))
     assert not mismatches, mismatches
-    assert len(same) == CLIENTS
-    assert not probe.wrong, probe.wrong
+    assert sorted(same + naks) == sorted(addresses)
+    if mode == "hot-standby":
+        assert len(same) == CLIENTS
+    assert [reply.kind for reply in probe.wrong] == (
+        [] if keeps_address(kea_pair, mode, PROBE_MAC, None, probe.address) else ["nak"] * len(probe.wrong))
     assert dhcpd_acks > 0 and first_kea > stopped > last_dhcpd
+
+
+def keeps_address(kea_pair, mode, mac, client_id, address):
+    """Whether Kea renews the client's address: always in hot-standby; in load-balancing only when
+    it lies in a pool of the class HA_<server kea_lb_peer names>."""
+    if mode == "hot-standby":
+        return True
+    peer = loadbalance.kea_lb_peer(mac=mac, client_id=client_id.hex(":") if client_id else None)
+    name = kea_pair.primary.name if peer == "primary" else kea_pair.secondary.name
+    for pool in kea_pair.primary.config["dhcp4"]["Dhcp4"]["subnet4"][0]["pools"]:
+        first, last = (ipaddress.ip_address(part.strip()) for part in pool["pool"].split("-"))
+        if pool["client-class"] == "HA_" + name and first <= ipaddress.ip_address(address) <= last:
+            return True
+    return False
