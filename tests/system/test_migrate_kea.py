@@ -3,12 +3,14 @@
 A dhcpd pair (the dhcpd role's configuration of the lab's pair definition) gives 40 clients
 leases, from both peers (load balancing), some with client identifiers and hostnames. dhcpd stops;
 both lease files become the Kea memfile (netboot.dhcp_failover.kea_leases) of each Kea server,
-whose configuration kea_config renders from the SAME pair definition; the Kea HA pair
-(hot-standby) starts. Then:
+whose configuration kea_config renders from the SAME pair definition; the Kea HA pair starts
+(hot-standby, and load-balancing). Then:
 
 * both Kea servers hold every exported lease for its client (lease4-get-all);
 * new clients get addresses nobody holds;
-* every old client's INIT-REBOOT REQUEST for its address is ACKed by Kea with that address;
+* hot-standby: every old client's INIT-REBOOT REQUEST for its address is ACKed with that address;
+  load-balancing: only the clients whose address lies in the half of the pool of the server
+  kea_lb_peer names are, the others are NAKed (22 of the 40);
 * a probe client renewing every 50 ms through the whole cutover measures the longest time a
   client went unanswered (printed).
 """
