@@ -9,7 +9,7 @@ __metaclass__ = type
 
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.netboot.dhcp_failover.plugins.plugin_utils import kea
+from ansible_collections.netboot.dhcp_failover.plugins.plugin_utils import kea, kea_leases as leases_csv
 
 
 def kea_config(model, host, settings=None, pxe=None):
@@ -20,6 +20,14 @@ def kea_config(model, host, settings=None, pxe=None):
     return {'config': config, 'errors': errors}
 
 
+def kea_leases(primary, secondary, kea_config_result, now=None):
+    try:
+        text, summary = leases_csv.kea_leases_csv(primary, secondary, kea_config_result, now)
+    except leases_csv.KeaLeasesError as exc:
+        raise AnsibleFilterError('netboot.dhcp_failover.kea_leases: %s' % exc) from None
+    return {'csv': text, 'summary': summary}
+
+
 class FilterModule:
     def filters(self):
-        return {'kea_config': kea_config}
+        return {'kea_config': kea_config, 'kea_leases': kea_leases}

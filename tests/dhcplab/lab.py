@@ -519,17 +519,26 @@ class Lab:
         """Create and start one server (s1 -> 198.18.100.1, s2 -> .2, others from .3)."""
         return self.add_server(name, conf_text, address).start(timeout)
 
-    def add_kea_server(self, name, model, settings=None):
-        """A Kea server (kea-dhcp4 + kea-ctrl-agent, see dhcplab.kea) in the slot of ``name``."""
+    def add_kea_server(self, name, model, settings=None, *, take_over=False):
+        """A Kea server (kea-dhcp4 + kea-ctrl-agent, see dhcplab.kea) in the slot of ``name``.
+
+        take_over=True: the slot is a stopped dhcpd server of this lab (a migration); Kea gets its
+        namespace and address, and the lab keeps the Kea server instead.
+        """
         from .kea import KeaServer  # noqa: PLC0415 - only Kea tests need it
 
         if self.closed:
             raise LabError("lab %s is closed" % self.tag)
-        if name not in model["nodes"] or name in self.servers:
+        old = self.servers.get(name)
+        if take_over:
+            if old is None or old.running() or old.address != model["nodes"].get(name, {}).get("address"):
+                raise LabError("kea server %r: take_over needs a stopped server of lab %s at the model's address"
+                               % (name, self.tag))
+        elif name not in model["nodes"] or old is not None:
             raise LabError("kea server %r: expected a member of the model not yet in lab %s" % (name, self.tag))
         server = KeaServer(self, name, model["nodes"][name]["address"], model, settings)
         self.servers[name] = server
-        server.mac = self._add_netns(name, server.address)
+        server.mac = old.mac if take_over else self._add_netns(name, server.address)
         return server
 
     def start_kea_pair(self, model, settings=None, timeout=15.0):
