@@ -109,8 +109,9 @@ def _seen(model, seen):
     port_no = model['peer_failover_port']
     findings, refuse = [], []
     reach, pgrep, port, probe = (seen.get(k) for k in ('reach', 'pgrep', 'port', 'probe'))
-    if _unreachable(reach) or _unreachable(pgrep):
-        findings.append('Ansible cannot reach %s' % absent)
+    if not (isinstance(reach, dict) and reach.get('ping') == 'pong') or _unreachable(pgrep):
+        why = (isinstance(reach, dict) and reach.get('msg')) or (isinstance(pgrep, dict) and pgrep.get('msg'))
+        findings.append('Ansible cannot reach %s%s' % (absent, ' (%s)' % ' '.join(str(why).split())[:200] if why else ''))
     elif _ran(pgrep) and pgrep.get('rc') == 1:
         findings.append('Ansible reaches %s and no dhcpd process runs there' % absent)
     elif _ran(pgrep) and pgrep.get('rc') == 0:
