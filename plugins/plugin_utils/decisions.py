@@ -313,6 +313,19 @@ def status_table(observations, now):
     return lines
 
 
+def never_met(n):
+    """n is in partner-down and has never heard a state from its partner (partner stos 0): the
+    partner was never deployed (single-node mode, dhcpd_single_node) or never reached it."""
+    return n['state'] == 'partner-down' and not n['partner_stos']
+
+
+def _deploy_advice(n, o):
+    return ('%s has never talked to %s: it was never deployed (single-node mode, dhcpd_single_node) or never reached '
+            'it. Deploy %s with netboot.dhcp_failover.site, both nodes in the run: it joins %s and the pair reaches '
+            'NORMAL, without waiting out MCLT when %s never served.' % (o['host'], n['host'], o['host'], n['host'],
+                                                                         o['host']))
+
+
 def _partner_down_issues(n, o, now):
     """A survivor in partner-down: is its own half of the pool enough until stos + MCLT?"""
     issues = []
@@ -325,6 +338,9 @@ def _partner_down_issues(n, o, now):
     runout = int(now + own / rate) if rate > 0 else None
     if _stuck_in_recover(o, n, now):
         pass  # o's own issue says what to do: restart dhcpd here, not bring o back.
+    elif never_met(n) and not hung(o) and o['state'] is None:
+        issues.append((NEEDS_ACTION, n['host'], '%s is in partner-down (since %d s) and serves every client; %s is %s. %s'
+                       % (n['host'], _age(n, now), o['host'], _name(o), _deploy_advice(n, o))))
     elif not (o['state'] is None and o['maintenance'] is not None and not hung(o)):
         issues.append((NEEDS_ACTION, n['host'], '%s is in partner-down (since %d s) and serves every client; %s is %s. '
                        'Bring %s back (netboot.dhcp_failover.maintenance -e dhcp_ops_node=%s '
@@ -618,6 +634,8 @@ def _rule_partner_down(pair, now):
         then = ('It answers nobody until %s (its old stos + MCLT) and then becomes NORMAL by itself; if it was stopped '
                 'with netboot.dhcp_failover.maintenance, end the maintenance instead (it can skip the wait when the '
                 'stop was clean).' % when((o['stos'] or 0) + (o['mclt'] or 0)))
+    elif not o['state'] and never_met(n) and not hung(o):
+        then = _deploy_advice(n, o)
     elif not o['state']:
         then = 'Bring it back with netboot.dhcp_failover.maintenance -e dhcp_ops_node=%s -e dhcp_ops_action=end.' % (
             o['host'])
