@@ -339,8 +339,8 @@ def _partner_down_issues(n, o, now):
     if _stuck_in_recover(o, n, now):
         pass  # o's own issue says what to do: restart dhcpd here, not bring o back.
     elif never_met(n) and not hung(o) and o['state'] is None:
-        issues.append((NEEDS_ACTION, n['host'], '%s is in partner-down (since %d s) and serves every client; %s is %s. %s'
-                       % (n['host'], _age(n, now), o['host'], _name(o), _deploy_advice(n, o))))
+        issues.append((NEEDS_ACTION, n['host'], '%s is in partner-down (since %d s) and serves every client; %s is '
+                       '%s. %s' % (n['host'], _age(n, now), o['host'], _name(o), _deploy_advice(n, o))))
     elif not (o['state'] is None and o['maintenance'] is not None and not hung(o)):
         issues.append((NEEDS_ACTION, n['host'], '%s is in partner-down (since %d s) and serves every client; %s is %s. '
                        'Bring %s back (netboot.dhcp_failover.maintenance -e dhcp_ops_node=%s '

@@ -111,7 +111,8 @@ def _seen(model, seen):
     reach, pgrep, port, probe = (seen.get(k) for k in ('reach', 'pgrep', 'port', 'probe'))
     if not (isinstance(reach, dict) and reach.get('ping') == 'pong') or _unreachable(pgrep):
         why = (isinstance(reach, dict) and reach.get('msg')) or (isinstance(pgrep, dict) and pgrep.get('msg'))
-        findings.append('Ansible cannot reach %s%s' % (absent, ' (%s)' % ' '.join(str(why).split())[:200] if why else ''))
+        why = ' (%s)' % ' '.join(str(why).split())[:200] if why else ''
+        findings.append('Ansible cannot reach %s%s' % (absent, why))
     elif _ran(pgrep) and pgrep.get('rc') == 1:
         findings.append('Ansible reaches %s and no dhcpd process runs there' % absent)
     elif _ran(pgrep) and pgrep.get('rc') == 0:
@@ -225,24 +226,30 @@ def single_node_plan(model, seen, now, host_state=None, host_leases=None):
     return plan
 
 
+def _lease_file_doubt(path, result):
+    """Why one lease file (its lease_info result) does not prove that dhcpd never served, or None."""
+    if not isinstance(result, dict) or result.get('skipped') or _unreachable(result):
+        return '%s was not read' % path
+    if result.get('failed') or not isinstance(result.get('counts'), dict):
+        return '%s could not be read (%s)' % (path, result.get('msg') or 'no counts')
+    if result.get('partial_tail'):
+        return '%s ends in a half-written statement (line %s)' % (path, result['partial_tail'])
+    total = int(result.get('total') or 0)
+    if total:
+        return '%s lists %d addresses: dhcpd has run there with a pool' % (path, total)
+    peers = sorted((result.get('failover') or {}).keys())
+    if peers:
+        return '%s holds a saved failover state for %s: dhcpd has run there as a failover peer' % (
+            path, ', '.join(peers))
+    return None
+
+
 def _lease_file(path, result):
-    """(doubt or None, note) for one lease file read with lease_info."""
+    """(doubt or None, note) for one lease file read with lease_info, None when it does not exist."""
     if result is None:
         return None, '%s absent' % path
-    if not isinstance(result, dict) or result.get('skipped') or _unreachable(result):
-        return '%s was not read' % path, None
-    if result.get('failed') or not isinstance(result.get('counts'), dict):
-        return '%s could not be read (%s)' % (path, result.get('msg') or 'no counts'), None
-    if result.get('partial_tail'):
-        return '%s ends in a half-written statement (line %s)' % (path, result['partial_tail']), None
-    total = int(result.get('total') or 0)
-    peers = sorted((result.get('failover') or {}).keys())
-    if total:
-        return '%s lists %d addresses: dhcpd has run there with a pool' % (path, total), None
-    if peers:
-        return ('%s holds a saved failover state for %s: dhcpd has run there as a failover peer'
-                % (path, ', '.join(peers))), None
-    return None, '%s holds no lease and no failover state' % path
+    doubt = _lease_file_doubt(path, result)
+    return (doubt, None) if doubt else (None, '%s holds no lease and no failover state' % path)
 
 
 def never_served(files, dhcpd_running):
