@@ -111,7 +111,7 @@ def _seen(model, seen):
     reach, pgrep, port, probe = (seen.get(k) for k in ('reach', 'pgrep', 'port', 'probe'))
     if not (isinstance(reach, dict) and reach.get('ping') == 'pong') or _unreachable(pgrep):
         why = (isinstance(reach, dict) and reach.get('msg')) or (isinstance(pgrep, dict) and pgrep.get('msg'))
-        why = ' (%s)' % ' '.join(str(why).split())[:200] if why else ''
+        why = ' (%s)' % ' '.join(str(why).split())[:100] if why else ''
         findings.append('Ansible cannot reach %s%s' % (absent, why))
     elif _ran(pgrep) and pgrep.get('rc') == 1:
         findings.append('Ansible reaches %s and no dhcpd process runs there' % absent)
