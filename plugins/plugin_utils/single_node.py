@@ -191,6 +191,9 @@ def single_node_plan(model, seen, now, host_state=None, host_leases=None):
     state = (host_state or {}).get('local_state')
     counts = host_leases if isinstance(host_leases, dict) and not host_leases.get('failed') else {}
     own, theirs = counts.get('own'), counts.get('theirs')
+    if not (own or 0) + (theirs or 0):
+        # dhcpd has not written its pool to the lease file yet: judged by the role alone.
+        own = theirs = None
     plan['action'] = 'go'
     if state is None:
         plan['why'] = ('%s is confirmed not serving: %s (%s) will be put in partner-down over OMAPI once its dhcpd '
