@@ -314,9 +314,11 @@ def status_table(observations, now):
 
 
 def never_met(n):
-    """n is in partner-down and has never heard a state from its partner (partner stos 0): the
-    partner was never deployed (single-node mode, dhcpd_single_node) or never reached it."""
-    return n['state'] == 'partner-down' and not n['partner_stos']
+    """n is in partner-down and has never heard a state from its partner: dhcpd reports the
+    partner's state as unknown-state (measured: its partner stos is not 0 then) until the partner
+    first talks to it, and keeps the last one heard in its lease file across restarts. The partner
+    was never deployed (single-node mode, dhcpd_single_node) or never reached it."""
+    return n['state'] == 'partner-down' and (n['partner_state'] == 'unknown-state' or not n['partner_stos'])
 
 
 def _deploy_advice(n, o):
@@ -346,7 +348,8 @@ def _partner_down_issues(n, o, now):
                        'Bring %s back (netboot.dhcp_failover.maintenance -e dhcp_ops_node=%s '
                        '-e dhcp_ops_action=end).'
                        % (n['host'], _age(n, now), o['host'], _name(o), o['host'], o['host'])))
-    if now < usable and n['leases'] is not None:
+    # A pool dhcpd has not written to its lease file yet (a fresh node alone) counts 0 and 0: unknown.
+    if now < usable and n['leases'] is not None and own + theirs > 0:
         if own == 0:
             issues.append((NEEDS_ACTION, n['host'], "%s has no addresses of its own left; %s's %d become usable only "
                            'at %s (stos + MCLT): new clients get no address until then. Bring %s back now.'

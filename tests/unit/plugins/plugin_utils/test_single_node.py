@@ -293,8 +293,26 @@ def test_recover_partner_never_deployed_says_to_deploy_it_with_site():
     assert "netboot.dhcp_failover.site" in result["why"]
 
 
+def test_status_partner_never_heard_with_a_partner_stos_is_never_met():
+    # Measured: a fresh primary alone in partner-down reports partner unknown-state with a non-zero stos.
+    result = decisions.pair_verdict([obs(P, partner_stos=NOW - 120), never_deployed(S)], NOW)
+    assert "never talked to" in result["why"]
+
+
+def test_status_unwritten_pool_is_not_reported_as_no_own_addresses():
+    leases = {"free": 0, "backup": 0, "active": 2, "allocated_since": 2}
+    result = decisions.pair_verdict([obs(P, leases=leases), never_deployed(S)], NOW)
+    assert not any("no addresses of its own" in issue["why"] for issue in result["issues"])
+
+
+def test_plan_unwritten_pool_is_judged_by_the_role():
+    state = {"local_state": "partner-down", "local_stos_epoch": NOW, "mclt": 60}
+    assert plan(host_state=state, host_leases={"own": 0, "theirs": 0})["serves_now"] == "every client"
+    assert plan(host=S, host_state=state, host_leases={"own": 0, "theirs": 0})["serves_now"] == "nobody"
+
+
 def test_status_partner_that_was_met_is_still_a_maintenance_matter():
-    result = decisions.pair_verdict([obs(P, partner_stos=NOW - 600), never_deployed(S)], NOW)
+    result = decisions.pair_verdict([obs(P, partner_state="normal", partner_stos=NOW - 600), never_deployed(S)], NOW)
     assert "netboot.dhcp_failover.maintenance" in result["why"]
 
 
