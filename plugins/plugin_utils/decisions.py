@@ -322,10 +322,10 @@ def never_met(n):
 
 
 def _deploy_advice(n, o):
+    other, host = o['host'], n['host']
     return ('%s has never talked to %s: it was never deployed (single-node mode, dhcpd_single_node) or never reached '
             'it. Deploy %s with netboot.dhcp_failover.site, both nodes in the run: it joins %s and the pair reaches '
-            'NORMAL, without waiting out MCLT when %s never served.' % (o['host'], n['host'], o['host'], n['host'],
-                                                                         o['host']))
+            'NORMAL, without waiting out MCLT when %s never served.' % (other, host, other, host, other))
 
 
 def _partner_down_issues(n, o, now):
