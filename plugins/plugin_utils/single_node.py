@@ -207,7 +207,21 @@ def single_node_plan(model, seen, now, host_state=None, host_leases=None):
     left = max(usable - int(now), 0)
     plan.update(usable_at=usable, seconds_left=left)
     serves_own = own if own is not None else (None if role == 'secondary' else 'every free')
-    if own == 0 or (own is None and role == 'secondary'):
+    if role == 'secondary' and int((host_state or {}).get('mclt') or 0) == 0:
+        # Measured (molecule single_node): a secondary learns MCLT from its primary's CONNECT, so one
+        # that never met its primary runs with MCLT 0: stos + 0 has passed at once, and every lease is
+        # capped at MCLT, 0 s (dhclient refuses it: "no expiry time on offered lease").
+        plan['serves_now'] = 'every client, with leases of 0 s'
+        plan['usable_at'], plan['seconds_left'] = stos, 0
+        plan['why'] = (
+            '%s (secondary) is in partner-down since %s with MCLT 0: a secondary learns MCLT from its primary, '
+            'which it has never met, so it answers every client at once but caps every lease at MCLT: 0 s. Clients '
+            'get an address without a lease time (dhclient refuses it); PXE firmware that takes it must ask again '
+            'at once. A fresh secondary alone cannot really serve.' % (host, when(stos)))
+        plan['advice'] = ('Bring up the primary first (-e %s=%s) whenever you can choose: a fresh primary owns every '
+                          'free address and serves at once with leases of up to MCLT (%d s). Deploy %s with a plain '
+                          'netboot.dhcp_failover.site run as soon as it is back.' % (VARIABLE, absent, mclt, absent))
+    elif own == 0 or (own is None and role == 'secondary'):
         plan['serves_now'] = 'nobody'
         plan['why'] = (
             '%s (%s) is in partner-down since %s and serves NOBODY yet: a fresh pool belongs to the primary, so the '

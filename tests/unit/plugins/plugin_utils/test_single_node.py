@@ -330,3 +330,12 @@ def test_filters_wrap_the_decisions():
 def test_filters_name_themselves_on_bad_input():
     with pytest.raises(AnsibleFilterError, match="netboot.dhcp_failover.single_node_plan"):
         FILTERS["single_node_plan"]("nonsense", {})
+
+
+def test_plan_fresh_secondary_with_mclt_zero_hands_out_zero_second_leases():
+    # Measured: a secondary that never met its primary reports MCLT 0 over OMAPI.
+    state = {"local_state": "partner-down", "local_stos_epoch": NOW - 10, "mclt": 0}
+    result = plan(host=S, host_state=state, host_leases={"own": 0, "theirs": 0})
+    assert result["action"] == "go" and result["serves_now"] == "every client, with leases of 0 s"
+    assert "with MCLT 0" in result["why"] and result["usable_at"] == NOW - 10 and result["seconds_left"] == 0
+    assert result["advice"].startswith("Bring up the primary first (-e dhcpd_single_node=dhcp1)")
