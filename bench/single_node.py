@@ -140,18 +140,53 @@ def _one(kind):
                                        "nobody": served["nobody"]}}
 
 
+def _lone_secondary(with_mclt):
+    """A fresh secondary alone set to partner-down: its MCLT over OMAPI, when it first ACKs a client of
+    the primary's bucket and the lease time of that ACK; with_mclt adds `mclt` to its configuration."""
+    secret = base64.b64encode(os.urandom(16)).decode()
+    _p_conf, s_conf = configs.failover_pair(128, omapi_key=secret, mclt=MCLT)
+    if with_mclt:
+        s_conf = s_conf.replace("  secondary;\n", "  secondary;\n  mclt %d;\n" % MCLT, 1)
+    with tempfile.TemporaryDirectory(prefix="bench-single-") as tmp, Lab(workdir=tmp) as lab:
+        client = lab.client()
+        macs = _macs("primary", 40, 0xC3)
+        secondary = lab.add_server("s2", s_conf)
+        start = time.monotonic()
+        secondary.start()
+        _wait(secondary, secret, [s for s in objects.STATES.values() if s != "startup"], 60)
+        _set(secondary, secret, "partner-down")
+        with _omapi(secondary, secret) as conn:
+            mclt = objects.read_failover_state(conn, PEER)[1].get("mclt")
+        first, lease_time, index = None, None, 0
+        while time.monotonic() - start < MCLT + 60 and first is None:
+            try:
+                ack = client.lease(macs[index % len(macs)], timeout=0.5)
+                first, lease_time = time.monotonic() - start, ack.lease_time
+            except Exception:  # noqa: BLE001 - nothing yet
+                index += 1
+                time.sleep(0.2)
+        return {"omapi_mclt": mclt, "first_lease_s": first, "lease_time": lease_time}
+
+
 def run(runs):
     samples = {"omapi": [], "static": []}
     for index in range(runs):
-        for kind in samples:
+        for kind, values in samples.items():
             sample = _one(kind)
-            samples[kind].append(sample)
+            values.append(sample)
             log("single-node %s run %d/%d: first lease %s s, join to NORMAL %s s, potential-conflict %s, served %s"
                 % (kind, index + 1, runs, sample["first_lease_s"], sample["join_normal_s"],
                    sample["potential_conflict"], sample["served_during_join"]))
+    lone = {"secondary": [], "secondary_with_mclt": []}
+    for index in range(runs):
+        for kind, values in lone.items():
+            sample = _lone_secondary(kind == "secondary_with_mclt")
+            values.append(sample)
+            log("single-node %s alone run %d/%d: %s" % (kind, index + 1, runs, sample))
     return {
         "mclt": MCLT,
         "samples": samples,
+        "lone_secondary": lone,
         "first_lease_s": {k: summary([s["first_lease_s"] for s in v]) for k, v in samples.items()},
         "join_normal_s": {k: summary([s["join_normal_s"] for s in v]) for k, v in samples.items()},
     }
