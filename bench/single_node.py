@@ -125,8 +125,11 @@ def _one(kind):
                 _wait(secondary, secret, ["normal"], 30)
                 secondary.restart()
                 done = True
-            if _state(primary, secret) == "normal" and _state(secondary, secret) == "normal" and (
-                    kind != "omapi" or done):
+            if (
+                _state(primary, secret) == "normal"
+                and _state(secondary, secret) == "normal"
+                and (kind != "omapi" or done)
+            ):
                 normal = time.monotonic() - join
                 break
             bucket = theirs if index % 2 else _macs("primary", 40, 0xC2)
@@ -134,10 +137,18 @@ def _one(kind):
             served[offers[0].server_id if offers else "nobody"] += 1
             index += 1
         conflict = any("potential-conflict" in s.log() for s in (primary, secondary))
-        return {"first_lease_s": first, "join_normal_s": normal, "potential_conflict": conflict,
-                "primary_moves": _moves(primary), "secondary_moves": _moves(secondary),
-                "served_during_join": {"primary": served[primary.address], "secondary": served[secondary.address],
-                                       "nobody": served["nobody"]}}
+        return {
+            "first_lease_s": first,
+            "join_normal_s": normal,
+            "potential_conflict": conflict,
+            "primary_moves": _moves(primary),
+            "secondary_moves": _moves(secondary),
+            "served_during_join": {
+                "primary": served[primary.address],
+                "secondary": served[secondary.address],
+                "nobody": served["nobody"],
+            },
+        }
 
 
 def _lone_secondary(with_mclt):
@@ -174,9 +185,18 @@ def run(runs):
         for kind, values in samples.items():
             sample = _one(kind)
             values.append(sample)
-            log("single-node %s run %d/%d: first lease %s s, join to NORMAL %s s, potential-conflict %s, served %s"
-                % (kind, index + 1, runs, sample["first_lease_s"], sample["join_normal_s"],
-                   sample["potential_conflict"], sample["served_during_join"]))
+            log(
+                "single-node %s run %d/%d: first lease %s s, join to NORMAL %s s, potential-conflict %s, served %s"
+                % (
+                    kind,
+                    index + 1,
+                    runs,
+                    sample["first_lease_s"],
+                    sample["join_normal_s"],
+                    sample["potential_conflict"],
+                    sample["served_during_join"],
+                )
+            )
     lone = {"secondary": [], "secondary_with_mclt": []}
     for index in range(runs):
         for kind, values in lone.items():
