@@ -100,8 +100,10 @@ def _moves(server):
 
 def _one(kind):
     secret = base64.b64encode(os.urandom(16)).decode()
-    extra = STATIC if kind == "static" else ""
-    p_conf, s_conf = configs.failover_pair(128, omapi_key=secret, mclt=MCLT, extra_global=extra)
+    p_conf, s_conf = configs.failover_pair(128, omapi_key=secret, mclt=MCLT)
+    if kind == "static":
+        # After the peer declaration: dhcpd refuses a state for a peer it does not know yet.
+        p_conf, s_conf = (conf + "\n" + STATIC + "\n" for conf in (p_conf, s_conf))
     with tempfile.TemporaryDirectory(prefix="bench-single-") as tmp, Lab(workdir=tmp) as lab:
         client = lab.client()
         theirs = _macs("secondary", 40, 0xC1)
