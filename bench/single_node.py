@@ -14,8 +14,9 @@ the states each passed through (from its log); how many new clients each served 
 DISCOVER every 0.5 s, alternating buckets); and after a later routine restart of the primary, the
 seconds until both are NORMAL again and whether potential-conflict came back. Then a fresh
 secondary alone in partner-down, as configured and with `mclt` added to its configuration: the MCLT
-it reports, when it first ACKs a client of the primary's bucket and the lease time it gives. Ansible's own time (the deploy) is not in
-these figures: the molecule scenario single_node times the whole site.yml run.
+it reports, when it first ACKs a client of the primary's bucket and the lease time it gives.
+Ansible's own time (the deploy) is not in these figures: the molecule scenario single_node times the
+whole site.yml run.
 """
 
 import base64
