@@ -202,6 +202,27 @@ def _maintenance_load_md(data):
     return lines + [""]
 
 
+def _single_node_md(data):
+    title = "## A pair brought up with one node missing: OMAPI partner-down vs static partner-down (netns, mclt %d)%s"
+    lines = [title % (data["mclt"], _when(data)), ""]
+    lines += ["| method | first lease s | join to NORMAL s | potential-conflict (join / later restart) | "
+              "served during the join (primary/secondary/nobody) |", "|---|---|---|---|---|"]
+    for kind in ("omapi", "static"):
+        samples = data["samples"][kind]
+        conflicts = ", ".join("%s/%s" % (s["potential_conflict"], s.get("restart_potential_conflict"))
+                              for s in samples)
+        served = ", ".join("%(primary)d/%(secondary)d/%(nobody)d" % s["served_during_join"] for s in samples)
+        lines.append("| %s | %s | %s | %s | %s |" % (kind, _fmt(data["first_lease_s"][kind], 1),
+                                                     _fmt(data["join_normal_s"][kind], 2), conflicts, served))
+    lines += ["", "| fresh secondary alone | MCLT over OMAPI | first lease s | lease time s |", "|---|---|---|---|"]
+    for kind, samples in (data.get("lone_secondary") or {}).items():
+        lines.append("| %s | %s | %s | %s |" % (
+            kind, ", ".join(str(s["omapi_mclt"]) for s in samples),
+            ", ".join("%.1f" % s["first_lease_s"] if s["first_lease_s"] is not None else "none" for s in samples),
+            ", ".join(str(s["lease_time"]) for s in samples)))
+    return lines + [""]
+
+
 def markdown(results):
     lines = ["# Benchmark results", "", "Each figure: median [min-max] over the runs.", ""]
     meta = results["meta"]
@@ -218,6 +239,8 @@ def markdown(results):
         lines += _scale_md(results["scale"])
     if results.get("maintenance_load"):
         lines += _maintenance_load_md(results["maintenance_load"])
+    if results.get("single_node"):
+        lines += _single_node_md(results["single_node"])
     for name, error in results.get("errors", {}).items():
         lines.append("Benchmark %s failed: %s" % (name, error.splitlines()[0] if error else ""))
     return "\n".join(lines) + "\n"

@@ -20,9 +20,10 @@ import lease_rate
 import maintenance_load
 import report
 import scale
+import single_node
 import storm
 
-ORDER = ("lease_rate", "gap", "storm", "converge", "scale", "maintenance_load")
+ORDER = ("lease_rate", "gap", "storm", "converge", "scale", "maintenance_load", "single_node")
 RESULTS = common.REPO / "bench" / "results"
 
 
@@ -129,6 +130,7 @@ def main(argv=None):
         "converge": lambda: converge.run(1 if args.quick else min(args.runs, 2), mclt=args.lab_mclt),
         "scale": lambda: scale.run(1 if args.quick else min(args.runs, 2), mclt=args.lab_mclt),
         "maintenance_load": lambda: maintenance_load.run(1 if args.quick else args.runs),
+        "single_node": lambda: single_node.run(1 if args.quick else args.runs),
     }
     for name in selected:
         common.log("=== %s" % name)
