@@ -33,7 +33,7 @@ __metaclass__ = type
 
 import time
 
-from ansible_collections.netboot.dhcp_failover.plugins.plugin_utils.decisions import DecisionError
+from ansible_collections.netboot.dhcp_failover.plugins.plugin_utils.decisions import DecisionError, partner_down_probe
 
 VARIABLE = 'dhcpd_single_node'
 # A node alone passes through these before it can be put in partner-down.
@@ -133,18 +133,18 @@ def _seen(model, seen):
     else:
         findings.append('its failover port %s:%s was not checked from %s' % (address, port_no, model['host']))
         refuse.append('the failover port of %s could not be checked' % absent)
-    if _ran(probe) and not probe.get('failed') and isinstance(probe.get('offers'), list):
-        theirs = _offers_from(probe, address)
-        others = [o for o in probe['offers'] if o not in theirs]
-        if theirs:
-            findings.append('a DISCOVER for %s (a client of its hash bucket) got an OFFER of %s from it'
-                            % (probe.get('mac'), theirs[0].get('yiaddr')))
-            refuse.append('%s answers clients of its hash bucket (offered %s to %s)'
-                          % (absent, theirs[0].get('yiaddr'), probe.get('mac')))
-        else:
-            findings.append('a DISCOVER for %s (a client of its hash bucket) got no offer from it%s' % (
-                probe.get('mac'), ' (other servers offered: %s)' % ', '.join(sorted(set(
-                    str(o.get('server_id')) for o in others))) if others else ''))
+    # The same liveness rule recover.yml and maintenance.yml apply before partner-down.
+    probed = partner_down_probe(probe if _ran(probe) else None, absent, address)
+    if probed['partner_offered']:
+        offer = _offers_from(probe, address)[0]
+        findings.append('a DISCOVER for %s (a client of its hash bucket) got an OFFER of %s from it'
+                        % (probe.get('mac'), offer.get('yiaddr')))
+        refuse.append('%s answers clients of its hash bucket (offered %s to %s)'
+                      % (absent, offer.get('yiaddr'), probe.get('mac')))
+    elif probed['allow']:
+        others = sorted(set(str(o.get('server_id')) for o in probe.get('offers') or []))
+        findings.append('a DISCOVER for %s (a client of its hash bucket) got no offer from it%s'
+                        % (probe.get('mac'), ' (other servers offered: %s)' % ', '.join(others) if others else ''))
     else:
         findings.append('the DHCP probe for a client of its hash bucket did not run (%s)'
                         % ((isinstance(probe, dict) and probe.get('msg')) or 'skipped'))
