@@ -206,7 +206,8 @@ def single_node_plan(model, seen, now, host_state=None, host_leases=None):
     usable = stos + mclt
     left = max(usable - int(now), 0)
     plan.update(usable_at=usable, seconds_left=left)
-    serves_own = own if own is not None else (None if role == 'secondary' else 'every free')
+    serves_own = ('its %d own addresses' % own) if own is not None else (
+        'every free address of the pool (a fresh pool belongs to the primary)')
     if role == 'secondary' and int((host_state or {}).get('mclt') or 0) == 0:
         # Measured (molecule single_node): a secondary learns MCLT from its primary's CONNECT, so one
         # that never met its primary runs with MCLT 0: stos + 0 has passed at once, and every lease is
@@ -235,8 +236,8 @@ def single_node_plan(model, seen, now, host_state=None, host_leases=None):
         later = ('; the %d addresses %s owns become usable to it at %s (stos + MCLT, %d s from now)'
                  % (theirs, absent, when(usable), left)) if theirs else ''
         plan['serves_now'] = 'every client'
-        plan['why'] = ('%s (%s) is in partner-down since %s and serves every client at once, from its %s own '
-                       'addresses%s.' % (host, role, when(stos), serves_own, later))
+        plan['why'] = ('%s (%s) is in partner-down since %s and serves every client at once, from %s%s.'
+                       % (host, role, when(stos), serves_own, later))
         plan['advice'] = ('Deploy %s when it is back with a plain netboot.dhcp_failover.site run (both nodes): it '
                           'joins and the pair reaches NORMAL without waiting out MCLT, as long as %s never served.'
                           % (absent, absent))
