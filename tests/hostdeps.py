@@ -297,7 +297,10 @@ def _yaml_commands(node, out, delegated=False):
         return
     if not isinstance(node, dict):
         return
-    delegated = delegated or node.get("delegate_to") in ("localhost", "127.0.0.1") or node.get("connection") == "local"
+    controller = ("localhost", "127.0.0.1")
+    # Tasks delegated to the controller, and the tasks of a play on localhost, run there.
+    delegated = (delegated or node.get("delegate_to") in controller or node.get("connection") == "local"
+                 or ("tasks" in node and node.get("hosts") in controller))
     for key, value in node.items():
         # A short `command:`/`shell:` key is a task only beside its name (every task has one): a
         # module argument of that name (the uri body of a Kea control command) is data.

@@ -75,3 +75,16 @@ def test_the_scan_finds_commands_in_shell_and_python():
         # Tuple unpacking assigns values, not a command line; `argv = (...)` still counts.
         assert word not in hostdeps._python_programs("state, other = %r, None\n" % word)
         assert word in hostdeps._python_programs("argv = (%r, '-9')\n" % word)
+
+
+def test_the_lab_scan_skips_what_runs_on_the_controller():
+    plays = [
+        {"hosts": "localhost", "tasks": [{"name": "a", "ansible.builtin.command": "podman stop x"}]},
+        {"hosts": "dhcp_servers", "tasks": [
+            {"name": "b", "ansible.builtin.command": "dhcpd -t"},
+            {"name": "c", "ansible.builtin.command": "podman start x", "delegate_to": "localhost"},
+        ]},
+    ]
+    found = []
+    hostdeps._yaml_commands(plays, found)
+    assert found == ["dhcpd -t"]
