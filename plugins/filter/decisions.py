@@ -7,27 +7,8 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-import time
-
-from ansible.errors import AnsibleFilterError
-
+from ansible_collections.netboot.dhcp_failover.plugins.plugin_utils.filter_wrap import now_or as _now, wrap
 from ansible_collections.netboot.dhcp_failover.plugins.plugin_utils import decisions
-
-
-def _wrap(name, function):
-    def run(*args, **kwargs):
-        try:
-            return function(*args, **kwargs)
-        except (decisions.DecisionError, TypeError) as exc:
-            raise AnsibleFilterError('netboot.dhcp_failover.%s: %s' % (name, exc)) from None
-    run.__name__ = name
-    run.__doc__ = function.__doc__
-    return run
-
-
-def _now(now):
-    # The playbook passes now() when it wants one clock for a whole decision.
-    return time.time() if now is None else float(now)
 
 
 def node_observation(raw):
@@ -55,4 +36,5 @@ def partner_down_probe(probe, partner, partner_address, force=False):
 class FilterModule:
     def filters(self):
         functions = (node_observation, pair_verdict, recover_plan, maintenance_plan, partner_down_probe)
-        return dict((function.__name__, _wrap(function.__name__, function)) for function in functions)
+        errors = (decisions.DecisionError, TypeError)
+        return dict((function.__name__, wrap(function.__name__, function, errors)) for function in functions)

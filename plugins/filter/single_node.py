@@ -7,26 +7,8 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-import time
-
-from ansible.errors import AnsibleFilterError
-
+from ansible_collections.netboot.dhcp_failover.plugins.plugin_utils.filter_wrap import now_or as _now, wrap
 from ansible_collections.netboot.dhcp_failover.plugins.plugin_utils import decisions, single_node
-
-
-def _wrap(name, function):
-    def run(*args, **kwargs):
-        try:
-            return function(*args, **kwargs)
-        except (decisions.DecisionError, TypeError, KeyError) as exc:
-            raise AnsibleFilterError('netboot.dhcp_failover.%s: %s' % (name, exc)) from None
-    run.__name__ = name
-    run.__doc__ = function.__doc__
-    return run
-
-
-def _now(now):
-    return time.time() if now is None else float(now)
 
 
 def single_node_mode(value, host, members, pairs):
@@ -48,4 +30,5 @@ def join_plan(read, node, never=None, *, now=None):
 class FilterModule:
     def filters(self):
         functions = (single_node_mode, single_node_plan, never_served, join_plan)
-        return dict((function.__name__, _wrap(function.__name__, function)) for function in functions)
+        errors = (decisions.DecisionError, TypeError, KeyError)
+        return dict((function.__name__, wrap(function.__name__, function, errors)) for function in functions)
