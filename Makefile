@@ -179,7 +179,7 @@ test: deps core-venvs
 	echo "--- ansible-core matrix (ran beside pytest) ---"; cat build/matrix-run.log; \
 	echo "make test: $$(( ($$(date +%s) - start) / 60 )) min $$(( ($$(date +%s) - start) % 60 )) s"; \
 	if [ $$rc -ne 0 ]; then echo "make test: FAILED (see the steps above)"; fi; \
-	tail -n 1 build/pytest-run.log; exit $$rc
+	{ grep -E '^=+ .* in [0-9.]+s' build/pytest-run.log || tail -n 1 build/pytest-run.log; } | tail -n 1; exit $$rc
 
 build: collection
 	cd $(COLL_DIR) && ansible-galaxy collection build --force --output-path $(CURDIR)

@@ -123,10 +123,21 @@ def _clean(env):
 
 
 def _network(env, network):
-    """Create a slot's network unless it exists; remember it for removal if this run made it."""
+    """Give the slot a network with no address taken; remember it for removal if this run made it.
+
+    podman keeps its address allocations apart from its containers: a container removed behind
+    its back (a killed run, `podman rm -f` during start-up) leaves its fixed address allocated,
+    and the next scenario's create fails with "IPAM error: requested ip address ... already
+    allocated". A network no container uses is therefore made anew, which drops its allocations;
+    `lab net-down` refuses one that is in use, and that one stays as it is.
+    """
     clean = _clean(env)
-    if subprocess.run(["podman", "network", "exists", network], env=clean, check=False).returncode != 0:
-        _run([ROOT / "lab" / "lab", "net-up", network], clean)
+    if subprocess.run(["podman", "network", "exists", network], env=clean, check=False).returncode == 0:
+        lab = [ROOT / "lab" / "lab", "net-down", network]
+        if subprocess.run(lab, env=clean, capture_output=True, check=False).returncode != 0:
+            return
+    _run([ROOT / "lab" / "lab", "net-up", network], clean)
+    if network not in env["_networks_made"]:
         env["_networks_made"].append(network)
 
 
