@@ -209,9 +209,10 @@ def single_node_plan(model, seen, now, host_state=None, host_leases=None):
     serves_own = ('its %d own addresses' % own) if own is not None else (
         'every free address of the pool (a fresh pool belongs to the primary)')
     if role == 'secondary' and int((host_state or {}).get('mclt') or 0) == 0:
-        # Measured (molecule single_node): a secondary learns MCLT from its primary's CONNECT, so one
-        # that never met its primary runs with MCLT 0: stos + 0 has passed at once, and every lease is
-        # capped at MCLT, 0 s (dhclient refuses it: "no expiry time on offered lease").
+        # Measured (molecule single_node, before the role rendered mclt for secondaries): a secondary
+        # takes MCLT from its primary's CONNECT, so one with no mclt in dhcpd.conf that never met its
+        # primary runs with MCLT 0, and keeps "mclt 0" in its lease file across restarts until it does:
+        # stos + 0 has passed at once, and every lease is capped at 0 s (dhclient refuses it).
         plan['serves_now'] = 'every client, with leases of 0 s'
         plan['usable_at'], plan['seconds_left'] = stos, 0
         plan['why'] = (

@@ -366,7 +366,8 @@ def test_rendered_peers_mirror_each_other():
     assert "  secondary;\n  address 198.18.10.12;\n  port 847;\n  peer address 198.18.10.11;\n  peer port 647;" \
         in secondary
     assert "  hba %s;" % model["balance"]["hba"] in primary and "hba" not in secondary
-    assert "mclt" not in secondary
+    # Both carry the MCLT: a secondary that never met its primary would run with MCLT 0 otherwise.
+    assert "  mclt %d;" % model["mclt"] in primary and "  mclt %d;" % model["mclt"] in secondary
     assert 'option domain-search "lab.example", "example.net";' in primary
     assert 'option root-path "srv \\"root\\"";' in primary
     assert "subnet 198.18.12.0 netmask 255.255.254.0 {" in primary

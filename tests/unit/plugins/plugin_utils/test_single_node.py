@@ -333,7 +333,8 @@ def test_filters_name_themselves_on_bad_input():
 
 
 def test_plan_fresh_secondary_with_mclt_zero_hands_out_zero_second_leases():
-    # Measured: a secondary that never met its primary reports MCLT 0 over OMAPI.
+    # Measured: a secondary with no mclt in dhcpd.conf (deployed by an older role) that never met its
+    # primary reports MCLT 0 over OMAPI.
     state = {"local_state": "partner-down", "local_stos_epoch": NOW - 10, "mclt": 0}
     result = plan(host=S, host_state=state, host_leases={"own": 0, "theirs": 0})
     assert result["action"] == "go" and result["serves_now"] == "every client, with leases of 0 s"
