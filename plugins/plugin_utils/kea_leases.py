@@ -276,3 +276,233 @@ def summary_lines(summary):
     lines.append(summary['not_carried'])
     lines += summary['notes']
     return lines
+
+
+# --- Back to dhcpd: Kea's memfile as dhcpd lease entries (playbooks/migrate_to_kea.yml rollback) ----
+
+# Lease::STATE_DEFAULT, STATE_DECLINED, STATE_EXPIRED_RECLAIMED.
+KEA_STATES = {0: 'assigned', 1: 'declined', 2: 'expired-reclaimed'}
+_KEA_ESCAPE = re.compile(r'&#x([0-9a-fA-F]{2})')
+_MAC_RE = re.compile(r'^[0-9a-f]{2}(:[0-9a-f]{2}){5}$')
+_HEX_RE = re.compile(r'^[0-9a-f]{2}(:[0-9a-f]{2})*$')
+
+
+def _kea_rows(text, where):
+    """{address: row dict} of one memfile (the last row of an address wins; Kea appends)."""
+    if not isinstance(text, str):
+        raise KeaLeasesError('%s: expected the text of a Kea memfile, got %s' % (where, type(text).__name__))
+    lines = [line for line in text.splitlines() if line.strip()]
+    if not lines:
+        return {}
+    columns = lines[0].split(',')
+    missing = [name for name in ('address', 'hwaddr', 'client_id', 'valid_lifetime', 'expire', 'subnet_id',
+                                 'hostname', 'state') if name not in columns]
+    if missing:
+        raise KeaLeasesError('%s: the first line is not a Kea lease4 memfile header (no %s): %r'
+                             % (where, ', '.join(missing), lines[0][:120]))
+    rows = {}
+    for number, line in enumerate(lines[1:], start=2):
+        values = line.split(',')
+        if len(values) != len(columns):
+            raise KeaLeasesError('%s line %d: %d fields, the header has %d' % (where, number, len(values),
+                                                                                len(columns)))
+        row = dict(zip(columns, (_KEA_ESCAPE.sub(lambda m: chr(int(m.group(1), 16)), v) for v in values)))
+        try:
+            ipaddress.IPv4Address(row['address'])
+            row['valid_lifetime'] = int(row['valid_lifetime'])
+            row['expire'] = int(row['expire'])
+            row['state'] = int(row['state'] or 0)
+        except ValueError as exc:
+            raise KeaLeasesError('%s line %d: %s' % (where, number, exc)) from None
+        row['hwaddr'] = row['hwaddr'].lower()
+        row['client_id'] = row['client_id'].lower()
+        rows[row['address']] = row
+    return rows
+
+
+def _kea_node(files, where):
+    """The leases one Kea server would load from its memfile and the files of its lease file cleanup
+    (LFC), given in Kea's load order (``.completed``, else ``.2`` and ``.1``, then the file)."""
+    if isinstance(files, str):
+        files = [files]
+    if isinstance(files, dict):
+        files = _load_order(files)
+    if not isinstance(files, (list, tuple)):
+        raise KeaLeasesError('%s: expected a memfile text or a list of them, got %s' % (where, type(files).__name__))
+    rows = {}
+    for index, text in enumerate(files):
+        for address, row in _kea_rows(text, '%s file %d' % (where, index + 1)).items():
+            if row['valid_lifetime'] == 0:
+                rows.pop(address, None)  # Kea writes a deleted lease as a row with lifetime 0
+            else:
+                rows[address] = row
+    return rows
+
+
+def _load_order(files):
+    """[text] of {path: text} (the memfile and the files of its cleanup) in the order Kea loads
+    them: ``.completed`` if present, else ``.2`` then ``.1``; then the memfile itself (the path
+    without a suffix). ``.output`` is a cleanup in progress, which Kea does not read."""
+    suffixes = ('.completed', '.2', '.1', '.output')
+    if not files:
+        return []  # Kea never ran there: no lease
+    base = [path for path in files if not path.endswith(suffixes)]
+    if len(base) != 1:
+        raise KeaLeasesError('expected one memfile and the files of its cleanup (%s), got %s'
+                             % (', '.join(suffixes), ', '.join(sorted(files)) or 'nothing'))
+    base = base[0]
+    order = [base + '.completed'] if base + '.completed' in files else [base + '.2', base + '.1']
+    return [files[path] for path in order + [base] if path in files]
+
+
+def _kea_held(row, now):
+    if row['state'] != STATE_ASSIGNED:
+        return False
+    return row['valid_lifetime'] == INFINITE_LIFETIME or row['expire'] > now
+
+
+def _kea_client(row):
+    return row['client_id'] or row['hwaddr']
+
+
+def _same_kea_client(one, two):
+    if one['client_id'] and two['client_id']:
+        return one['client_id'] == two['client_id']
+    return bool(one['hwaddr']) and one['hwaddr'] == two['hwaddr']
+
+
+def _dhcpd_time(epoch):
+    moment = time.gmtime(epoch)
+    return '%d %s' % ((moment.tm_wday + 1) % 7, time.strftime('%Y/%m/%d %H:%M:%S', moment))
+
+
+def _dhcpd_string(text):
+    """A dhcpd quoted string: printable ASCII as is, quotes, backslashes and other bytes in octal."""
+    out = []
+    for byte in text.encode('utf-8'):
+        char = chr(byte)
+        out.append(char if 0x20 <= byte < 0x7f and char not in '"\\' else '\\%03o' % byte)
+    return '"%s"' % ''.join(out)
+
+
+def _dhcpd_entry(row):
+    """One dhcpd lease entry, as a peer that served the client and heard the partner agree writes it."""
+    infinite = row['valid_lifetime'] == INFINITE_LIFETIME
+    start = row['expire'] - row['valid_lifetime']
+    ends = 'never' if infinite else _dhcpd_time(row['expire'])
+    lines = ['lease %s {' % row['address'],
+             '  starts %s;' % _dhcpd_time(start),
+             '  ends %s;' % ends,
+             # The partner acknowledged it: neither peer sends an update for it after the restart.
+             '  tstp %s;' % ends, '  tsfp %s;' % ends, '  atsfp %s;' % ends,
+             '  cltt %s;' % _dhcpd_time(start),
+             '  binding state active;',
+             '  next binding state expired;']
+    if _MAC_RE.match(row['hwaddr']):
+        lines.append('  hardware ethernet %s;' % row['hwaddr'])
+    if row['client_id'] and _HEX_RE.match(row['client_id']):
+        lines.append('  uid %s;' % row['client_id'])
+    if row['hostname']:
+        lines.append('  client-hostname %s;' % _dhcpd_string(row['hostname']))
+    lines.append('}')
+    return '\n'.join(lines)
+
+
+def _dhcpd_pools(subnets):
+    """[(first, last)] address numbers of the dhcpd pools of the pair model's subnets."""
+    bounds = []
+    for subnet in subnets or []:
+        for pool in subnet.get('pools') or []:
+            ranges = pool.get('ranges') or pool.get('range') or []
+            for text in [ranges] if isinstance(ranges, str) else ranges:
+                try:
+                    bounds.append(leases.parse_range(text))
+                except ValueError as exc:
+                    raise KeaLeasesError('pool %r of %s: %s' % (text, subnet.get('network'), exc)) from None
+    if not bounds:
+        raise KeaLeasesError('expected the pair model\'s subnets (dhcpd_pair_info.subnets) with at least one pool')
+    return bounds
+
+
+def _kea_held_by_either(kea_files, now):
+    """{address: row} of the leases either Kea server holds; the same client on both: the later
+    expiry; different clients: KeaLeasesError naming them."""
+    nodes = dict((host, _kea_node(files, host)) for host, files in sorted(kea_files.items()))
+    chosen, conflicts = {}, []
+    for host, rows in nodes.items():
+        for address, row in rows.items():
+            if not _kea_held(row, now):
+                continue
+            other = chosen.get(address)
+            if other is None:
+                chosen[address] = dict(row, host=host)
+            elif not _same_kea_client(other, row):
+                conflicts.append('%s (%s on %s, %s on %s)' % (address, _kea_client(other), other['host'],
+                                                              _kea_client(row), host))
+            elif row['expire'] > other['expire']:
+                chosen[address] = dict(row, host=host)
+    if conflicts:
+        raise KeaLeasesError('%d address(es) held by the two Kea servers for different clients: %s'
+                             % (len(conflicts), ', '.join(sorted(conflicts))))
+    return chosen
+
+
+def dhcpd_lease_entries(kea_files, exported=None, subnets=None, now=None):
+    """``(text, summary)``: the leases Kea holds that dhcpd must learn, as dhcpd lease entries.
+
+    ``kea_files``: {host: files} of both Kea servers, files a list of memfile texts in Kea's load
+    order, or {path: text} of the memfile and its cleanup's files (put in that order here).
+    ``exported``: the memfile written at the cutover (kea_leases_csv's csv), or None when unknown.
+    ``subnets``: the pair model's subnets (dhcpd_pair_info.subnets). Rules:
+
+    * A lease Kea holds (state assigned, not expired) on either server is a candidate; both
+      servers holding one address for different clients is refused (KeaLeasesError); for the
+      same client the later expiry wins.
+    * Unchanged since the cutover (same client and expiry as the exported row): left out, the
+      dhcpd lease files already hold it as it was.
+    * Outside every dhcpd pool (a reservation: dhcpd gives it by its host declaration): left out.
+    * Everything else (granted or renewed by Kea) becomes an active lease entry that both peers
+      agree on (tsfp = ends), appended to dhcpd's lease file: a later entry of an address
+      supersedes the earlier ones when dhcpd loads the file.
+
+    A lease Kea released or let expire is not written: dhcpd's old entry stays until its own end
+    (the address is only unavailable for a while, never given twice).
+    """
+    if now is None:
+        now = time.time()
+    if isinstance(now, bool) or not isinstance(now, (int, float)):
+        raise KeaLeasesError('now=%r is invalid: expected seconds since 1970' % (now,))
+    if not isinstance(kea_files, dict) or not kea_files:
+        raise KeaLeasesError('expected {host: [memfile text, ...]} of the Kea servers, got %r'
+                             % (type(kea_files).__name__,))
+    pools = _dhcpd_pools(subnets)
+    chosen = _kea_held_by_either(kea_files, now)
+    before = _kea_rows(exported, 'the exported memfile') if exported else None
+    entries = []
+    counts = {'held': len(chosen), 'carried': 0, 'unchanged': 0, 'outside_dhcpd_pools': 0}
+    carried = []
+    for address in sorted(chosen, key=leases.address_number):
+        row = chosen[address]
+        number = leases.address_number(address)
+        if not any(first <= number <= last for first, last in pools):
+            counts['outside_dhcpd_pools'] += 1
+            continue
+        old = (before or {}).get(address)
+        if old is not None and _same_kea_client(old, row) and old['expire'] == row['expire']:
+            counts['unchanged'] += 1
+            continue
+        counts['carried'] += 1
+        carried.append(address)
+        entries.append(_dhcpd_entry(row))
+    summary = dict(counts, addresses=carried, exported_known=before is not None, now=now)
+    summary['lines'] = ['kea -> dhcpd: Kea holds %d lease(s); %d granted or renewed by Kea go back into dhcpd\'s '
+                        'lease file, %d unchanged since the cutover (dhcpd\'s file has them), %d outside dhcpd\'s '
+                        'pools (reservations)' % (counts['held'], counts['carried'], counts['unchanged'],
+                                                  counts['outside_dhcpd_pools'])]
+    if before is None:
+        summary['lines'].append('no memfile from the cutover to compare with: every lease Kea holds is carried back')
+    text = ''
+    if entries:
+        text = ('# Leases granted or renewed by Kea HA, carried back by netboot.dhcp_failover.migrate_to_kea\n'
+                + '\n'.join(entries) + '\n')
+    return text, summary
