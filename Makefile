@@ -132,7 +132,7 @@ lint: ruff ansible-lint
 PYTEST_WORKERS ?= 3
 
 pytest: collection lab-image packaging-deps core-venvs
-	pytest -n $(PYTEST_WORKERS) --dist loadgroup tests
+	pytest -n $(PYTEST_WORKERS) --dist loadgroup --durations=25 tests
 
 unit: collection
 	pytest tests/unit

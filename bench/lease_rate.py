@@ -1,5 +1,6 @@
 """Lease rate: perfdhcp against a single dhcpd and against the pair (DORA exchanges per second)."""
 
+import functools
 import re
 import subprocess
 import time
@@ -127,7 +128,13 @@ def _percentiles(values):
     }
 
 
-def run(runs, quick=False):
+def variant_name(unacked):
+    return "pair, max-unacked-updates %d" % unacked
+
+
+def run(runs, quick=False, unacked=()):
+    """Single and pair (the role's defaults); ``unacked``: more pair targets, each with that
+    max-unacked-updates (dhcpd's limit of lease updates sent to the peer before an ack)."""
     clients = 200 if quick else 400
     seconds = 3 if quick else 5
     probes = 50 if quick else 200
@@ -136,6 +143,10 @@ def run(runs, quick=False):
         "single": lambda: single_lab(extra_subnets=3),
         "pair": lambda: pair_lab(role_defaults(), extra_subnets=3),
     }
+    for count in unacked:
+        targets[variant_name(count)] = functools.partial(
+            pair_lab, dict(role_defaults(), max_unacked_updates=count), extra_subnets=3
+        )
     for name, make in targets.items():
         bests, all_steps, lat = [], [], []
         for index in range(runs):
@@ -160,6 +171,10 @@ def run(runs, quick=False):
     single = results["single"]["leases_per_s"]["median"]
     pair = results["pair"]["leases_per_s"]["median"]
     results["pair_over_single"] = (pair / single) if single and pair else None
+    for count in unacked:
+        variant = results[variant_name(count)]["leases_per_s"]["median"]
+        results[variant_name(count)]["over_single"] = (variant / single) if single and variant else None
+    results["unacked_variants"] = list(unacked)
     results["method"] = {
         "clients": clients,
         "seconds_per_step": seconds,

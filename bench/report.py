@@ -37,7 +37,8 @@ def _lease_rate_md(rate):
     lines = []
     lines += ["## Lease rate (perfdhcp, DORA exchanges/s at < 1%% drops)%s" % _when(rate), ""]
     lines += ["| target | leases/s | OFFER p50 / p99 ms | ACK p50 / p99 ms |", "|---|---|---|---|"]
-    for name in ("single", "pair"):
+    variants = ["pair, max-unacked-updates %d" % count for count in rate.get("unacked_variants", ())]
+    for name in ["single", "pair", *variants]:
         data = rate[name]
         lat = data["latency_ms"]
         lines.append(
@@ -52,7 +53,11 @@ def _lease_rate_md(rate):
             )
         )
     ratio = rate.get("pair_over_single")
-    lines += ["", "pair / single: %s" % ("%.2f" % ratio if ratio else "n/a"), ""]
+    lines += ["", "pair / single: %s" % ("%.2f" % ratio if ratio else "n/a")]
+    for name in variants:
+        over = rate[name].get("over_single")
+        lines.append("%s / single: %s" % (name, "%.2f" % over if over else "n/a"))
+    lines.append("")
     return lines
 
 

@@ -67,6 +67,11 @@ def parse_args(argv):
         help="boot storm scenarios, comma-separated (default: all of storm.FILES)",
     )
     parser.add_argument("--storm-runs", type=int, default=None, help="runs per boot storm figure (default: --runs)")
+    parser.add_argument(
+        "--lease-rate-unacked",
+        default="",
+        help="lease rate: also the pair with each of these max-unacked-updates, comma-separated (e.g. 1,64)",
+    )
     parser.add_argument("--out", default=str(RESULTS), help="results directory")
     parser.add_argument(
         "--fresh", action="store_true", help="start a new results.json instead of updating the figures run here"
@@ -93,6 +98,13 @@ def parse_args(argv):
             )
         sizes.append(size)
     args.storm_sizes = tuple(sizes)
+    raw = args.lease_rate_unacked
+    try:
+        args.lease_rate_unacked = tuple(int(item) for item in raw.split(",") if item.strip())
+    except ValueError:
+        args.lease_rate_unacked = (0,)
+    if any(not 1 <= count <= 65535 for count in args.lease_rate_unacked):
+        parser.error("--lease-rate-unacked=%r is invalid: expected comma-separated integers 1..65535, e.g. 1,64" % raw)
     return args
 
 
@@ -123,7 +135,7 @@ def main(argv=None):
     results["meta"] = {"machine": machine(), "started": started, "runs": args.runs, "selected": selected}
     errors = results.setdefault("errors", {})
     jobs = {
-        "lease_rate": lambda: lease_rate.run(args.runs, quick=args.quick),
+        "lease_rate": lambda: lease_rate.run(args.runs, quick=args.quick, unacked=args.lease_rate_unacked),
         "gap": lambda: gap.run(args.runs, quick=args.quick, mclt_probe=args.mclt_probe),
         "storm": lambda: storm.run(args.storm_runs or args.runs, sizes_n=args.storm_sizes,
                                    scenarios=args.storm_scenarios.split(",") if args.storm_scenarios else None),

@@ -361,8 +361,10 @@ def test_generated_configs_pass_dhcpd_check(tmp_path, kwargs):
             ["/usr/sbin/dhcpd", "-t", "-4", "-cf", str(path)], capture_output=True, text=True, check=False
         )
         assert check.returncode == 0, (role, kwargs, check.stderr)
-        has_split = re.search(r"^\s*(split|hba|mclt) ", text, re.MULTILINE) is not None
+        has_split = re.search(r"^\s*(split|hba) ", text, re.MULTILINE) is not None
         assert has_split == (role == "primary")
+        # mclt on both: a secondary that never met its primary would run with MCLT 0 without it.
+        assert re.search(r"^\s*mclt \d+;", text, re.MULTILINE) is not None
         assert "load balance max seconds 3;" in text
         # The role's template, not a second renderer.
         assert "Rendered from the pair model (dhcpd_pair_info)" in text

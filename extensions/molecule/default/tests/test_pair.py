@@ -49,7 +49,8 @@ def test_one_pair_definition_renders_both_peers():
     assert roles == {DHCP1: ["primary"], DHCP2: ["secondary"]}
     primary, secondary = confs[DHCP1], confs[DHCP2]
     assert "split 128;" in primary and "mclt 300;" in primary
-    assert "split" not in secondary and "mclt" not in secondary
+    # mclt on both (a secondary that never met its primary would run with MCLT 0), split on the primary only.
+    assert "split" not in secondary and "mclt 300;" in secondary
     for conf in confs.values():
         assert "load balance max seconds 3;" in conf
         assert "server-id-check true;" in conf
