@@ -127,9 +127,10 @@ lint: ruff ansible-lint
 
 # Unit, packaging, real-dhcpd system tests and molecule scenarios in ONE pytest run,
 # so the last line is the summary of everything. Lanes (xdist groups, tests/conftest.py and
-# tests/molecule/test_scenarios.py): the namespace lab, and two molecule slots; each runs its
-# tests one at a time, and the unit and packaging tests fill the gaps.
-PYTEST_WORKERS ?= 3
+# tests/molecule/test_scenarios.py): the namespace lab, and three molecule lanes; each runs its
+# tests one at a time, and the unit and packaging tests fill the gaps. One worker per lane: the
+# lanes mostly wait on daemons, timers and guests, not on the 2 cores.
+PYTEST_WORKERS ?= 4
 
 pytest: collection lab-image packaging-deps core-venvs
 	pytest -n $(PYTEST_WORKERS) --dist loadgroup --durations=25 tests

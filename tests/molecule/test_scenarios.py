@@ -34,12 +34,15 @@ CORES = sorted(p.stem.removeprefix("core-") for p in (ROOT / "requirements").glo
 
 # Two slots of the base config (extensions/molecule/config.yml), each its own host names, bridge
 # and /24, so that `make pytest -n` can run one scenario in each at once. The scenarios with
-# their own platforms (maintenance, metrics, hosts) share slot a's bridge and pools, so they stay
-# in lane a; pxe has its own network and runs in lane b with the matrix runs of default.
+# their own platforms (maintenance, metrics, hosts, single_node) share slot a's bridge and pools,
+# so they stay in lane a; pxe has its own network and runs in lane b with the matrix runs of
+# default. kea has its own network too and a lane of its own (c): it is the longest scenario.
 SLOTS = {
     "a": {"NETBOOT_MOL_PREFIX": "mol", "NETBOOT_MOL_NET": "20", "NETBOOT_MOL_NETWORK": "netboot-molecule"},
     "b": {"NETBOOT_MOL_PREFIX": "molb", "NETBOOT_MOL_NET": "30", "NETBOOT_MOL_NETWORK": "netboot-molecule-b"},
+    "c": {"NETBOOT_MOL_PREFIX": "molc", "NETBOOT_MOL_NET": "24", "NETBOOT_MOL_NETWORK": "netboot-kea"},
 }
+OWN_LANE = {"kea": "c"}
 
 
 def discover():
@@ -51,7 +54,7 @@ def runs():
     found = []
     for name in discover():
         for suite in PER_SUITE.get(name, (None,)):
-            slot = "b" if suite else "a"
+            slot = OWN_LANE.get(name, "b" if suite else "a")
             found.append((name, suite, None, slot, f"{name}-{suite}" if suite else name))
         if name in CORE_SCENARIOS:
             found += [(name, None, core, "b", f"{name}-ansible-core-{core}") for core in CORES]

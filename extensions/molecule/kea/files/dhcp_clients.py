@@ -21,7 +21,7 @@ import sys
 import time
 
 IFACE = "eth0"
-SERVERS = set(os.environ.get("KEA_SCENARIO_SERVERS", "198.18.20.47,198.18.20.48").split(","))
+SERVERS = set(os.environ.get("KEA_SCENARIO_SERVERS", "198.18.24.47,198.18.24.48").split(","))
 ETH_P_IP = 0x0800
 MAGIC = b"\x63\x82\x53\x63"
 KINDS = {2: "offer", 5: "ack", 6: "nak"}
