@@ -36,13 +36,17 @@ CORES = sorted(p.stem.removeprefix("core-") for p in (ROOT / "requirements").glo
 # and /24, so that `make pytest -n` can run one scenario in each at once. The scenarios with
 # their own platforms (maintenance, metrics, hosts, single_node) share slot a's bridge and pools,
 # so they stay in lane a; pxe has its own network and runs in lane b with the matrix runs of
-# default. kea has its own network too and a lane of its own (c): it is the longest scenario.
+# default. kea has a network of its own too (slot c).
 SLOTS = {
     "a": {"NETBOOT_MOL_PREFIX": "mol", "NETBOOT_MOL_NET": "20", "NETBOOT_MOL_NETWORK": "netboot-molecule"},
     "b": {"NETBOOT_MOL_PREFIX": "molb", "NETBOOT_MOL_NET": "30", "NETBOOT_MOL_NETWORK": "netboot-molecule-b"},
     "c": {"NETBOOT_MOL_PREFIX": "molc", "NETBOOT_MOL_NET": "24", "NETBOOT_MOL_NETWORK": "netboot-kea"},
 }
-OWN_LANE = {"kea": "c"}
+SLOT_OF = {"kea": "c"}
+# Lanes (xdist groups, one run at a time each; `make pytest` has a worker per lane), balanced by
+# time: the scenarios on slot a's bridge in lane a; the matrix runs of default and kea in lane b;
+# pxe, twice (Debian 12 and 13, the same host names and network), in lane c.
+LANE_OF = {"kea": "b", "pxe": "c"}
 
 
 def discover():
@@ -54,13 +58,13 @@ def runs():
     found = []
     for name in discover():
         for suite in PER_SUITE.get(name, (None,)):
-            slot = OWN_LANE.get(name, "b" if suite else "a")
-            found.append((name, suite, None, slot, f"{name}-{suite}" if suite else name))
+            slot = SLOT_OF.get(name, "b" if suite else "a")
+            found.append((name, suite, None, slot, LANE_OF.get(name, "a"), f"{name}-{suite}" if suite else name))
         if name in CORE_SCENARIOS:
-            found += [(name, None, core, "b", f"{name}-ansible-core-{core}") for core in CORES]
+            found += [(name, None, core, "b", "b", f"{name}-ansible-core-{core}") for core in CORES]
     return [
-        pytest.param(name, suite, core, slot, id=ident, marks=pytest.mark.xdist_group(f"molecule-{slot}"))
-        for name, suite, core, slot, ident in found
+        pytest.param(name, suite, core, slot, id=ident, marks=pytest.mark.xdist_group(f"molecule-{lane}"))
+        for name, suite, core, slot, lane, ident in found
     ]
 
 
@@ -169,6 +173,7 @@ def test_scenario(scenario, suite, core, slot, molecule_env, tmp_path):  # noqa:
         version = _run(["ansible-playbook", "--version"], env).splitlines()[0]
         assert f"[core {core}." in version, version
     if suite:
+        env["NETBOOT_SUITE"] = suite
         env["NETBOOT_SUITE_IMAGE"] = env["NETBOOT_LAB_IMAGE" if suite == "bookworm" else "NETBOOT_LAB_IMAGE_TRIXIE"]
         env["NETBOOT_SUITE_REPO"] = "lab/.cache/apt-repo" if suite == "bookworm" else f"lab/.cache/{suite}/apt-repo"
     molecule = bin_dir / "molecule"
