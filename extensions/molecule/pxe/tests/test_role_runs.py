@@ -44,7 +44,9 @@ class Run:
     """One ansible-playbook run, read through the ansible.posix.json callback."""
 
     def __init__(self, *args):
-        env = dict(os.environ, ANSIBLE_NOCOLOR="1", ANSIBLE_STDOUT_CALLBACK="ansible.posix.json")
+        # Only the JSON report on stdout: no other callback may print there.
+        env = {key: value for key, value in os.environ.items() if key != "ANSIBLE_CALLBACKS_ENABLED"}
+        env.update(ANSIBLE_NOCOLOR="1", ANSIBLE_STDOUT_CALLBACK="ansible.posix.json")
         proc = subprocess.run(
             ["ansible-playbook", "-i", INVENTORY, *args], capture_output=True, text=True, env=env, check=False
         )
@@ -56,9 +58,12 @@ class Run:
                         f"{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")  # fmt: skip
 
     def results(self, host):
-        """(task name, result) of every task that ran on host, handlers included, in order."""
+        """(task name, result) of every task that ran on host, handlers included, in order.
+
+        The name without its role prefix ("netboot.dhcp_failover.pxe : "), as the task file says it.
+        """
         return [
-            (task["task"]["name"], task["hosts"][host])
+            (task["task"]["name"].rsplit(" : ", 1)[-1], task["hosts"][host])
             for play in self.report["plays"]
             for task in play["tasks"]
             if host in task["hosts"]
@@ -87,7 +92,7 @@ def snapshot(name):
     """What a run may change on a node: the served tree, dhcpd.conf, and which daemons run (by PID)."""
     return node(name).check_output(
         f"cd {ROOT} && find . -type f -print0 | sort -z | xargs -0 sha256sum; sha256sum /etc/dhcp/dhcpd.conf; "
-        "echo dhcpd $(pidof dhcpd) tftpd $(pidof in.tftpd)"
+        "echo dhcpd $(pgrep -x dhcpd) tftpd $(pgrep -x in.tftpd)"
     )
 
 
