@@ -2,8 +2,11 @@
 
 The guests sit on a tap device on the scenario's bridge (nbpxe0): a BIOS one running the iPXE
 ROM of ipxe-qemu (DHCP, then boot.ipxe, kernel and initrd over HTTP) and a UEFI one running
-OVMF's native PXE (grubx64.efi, grub.cfg, kernel and initrd over TFTP). A guest has booted when
-the test initramfs prints its marker with the command line of the default entry.
+OVMF's native PXE (pxe_secure_boot: Debian's signed shimx64.efi, which loads the signed
+grubx64.efi, then grub.cfg, kernel and initrd over TFTP; OVMF without Secure Boot here, the
+firmware's check is tests/system/test_pxe_secure_boot.py). A guest has booted when the test
+initramfs prints its marker with its command line: the BIOS guest the default entry's, the UEFI
+guest, listed in pxe_hosts, its own.
 """
 
 import hashlib
@@ -34,6 +37,13 @@ ROOT = "/srv/netboot"
 # these two land on different peers, by either key.
 BIOS_MAC = "52:54:00:22:00:05"
 UEFI_MAC = "52:54:00:22:00:01"
+# UEFI_MAC's per-host menus (pxe_hosts in molecule.yml).
+HOST_MENUS = ("grub/grub.cfg-01-52-54-00-22-00-01", "pxelinux.cfg/01-52-54-00-22-00-01")
+# Where the Debian packages put the signed loaders each node copies into its tree.
+PACKAGE_FILES = {
+    "shimx64.efi": "/usr/lib/shim/shimx64.efi.signed",
+    "grubx64.efi": "/usr/lib/grub/x86_64-efi-signed/grubnetx64.efi.signed",
+}
 MARKER_RE = artifacts.MARKER_RE
 testinfra_hosts = [f"podman://{name}" for name in SERVERS]
 
@@ -112,8 +122,13 @@ def test_both_nodes_serve_identical_files_over_tftp_and_http():
     # Once for the pair: every file of dhcp1's tree, fetched from both nodes by both protocols.
     host = testinfra.get_host("podman://mol-pxe-dhcp1")
     paths = sorted(line.removeprefix(ROOT + "/") for line in host.check_output(f"find {ROOT} -type f").splitlines())
-    assert {"undionly.kpxe", "ipxe.efi", "grubx64.efi", "boot.ipxe", "grub/grub.cfg",
-            "images/test-vmlinuz", "images/test-initrd"} <= set(paths), paths  # fmt: skip
+    assert {"undionly.kpxe", "ipxe.efi", "grubx64.efi", "shimx64.efi", "boot.ipxe", "grub/grub.cfg",
+            "images/test-vmlinuz", "images/test-initrd", *HOST_MENUS} <= set(paths), paths  # fmt: skip
+    # The signed loaders are the packages' bytes (each node checked them before copying).
+    for name in SERVERS:
+        node = testinfra.get_host(f"podman://{name}")
+        for path, package_file in PACKAGE_FILES.items():
+            assert node.file(f"{ROOT}/{path}").sha256sum == node.file(package_file).sha256sum, (name, path)
     current = PROJECT / "lab" / ".cache" / "pxe" / "current"
     sources = {"images/test-vmlinuz": current / "vmlinuz", "images/test-initrd": current / "initrd.img"}
     for path in paths:
@@ -134,8 +149,13 @@ def test_bios_over_http_and_uefi_over_tftp_boot_at_once(clients):
     bios = lab.guest("bios", BIOS_MAC, "bios")
     uefi = lab.guest("uefi", UEFI_MAC, "uefi")
     cmdlines = qemu.boot_all([bios, uefi], MARKER_RE)
-    assert "netboot.entry=install" in cmdlines["bios"]
-    assert "netboot.entry=install" in cmdlines["uefi"]
+    # The BIOS guest is not in pxe_hosts: the menu default. The UEFI guest is: its own entry.
+    assert "netboot.entry=install" in cmdlines["bios"] and "netboot.host" not in cmdlines["bios"], cmdlines
+    assert "netboot.entry=rescue netboot.host=listed" in cmdlines["uefi"], cmdlines
+    # shim first, then the grub shim loaded, then the host's own menu.
+    paths = [r.path for r in lab.watcher.requests_from(UEFI_MAC)]
+    assert paths[0] == "shimx64.efi" and "grubx64.efi" in paths, paths
+    assert "/" + HOST_MENUS[0] in paths, paths
     leases = {}
     for guest in (bios, uefi):
         # Each loads its files from the server that gave it its lease.
