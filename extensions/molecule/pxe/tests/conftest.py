@@ -1,0 +1,9 @@
+"""The role runs (test_role_runs.py: check mode, a tampered GRUB, HTTP Boot and back) exercise the
+role's logic, the same on both Debian releases, and cost ~10 minutes: `make test` runs them on the
+Debian 13 pass of the scenario only (the pytest wrapper sets NETBOOT_SUITE). Converge,
+idempotence and test_pxe.py (the signed chain of each release, both nodes' boots) run on both.
+By hand, without NETBOOT_SUITE, everything runs."""
+
+import os
+
+collect_ignore = ["test_role_runs.py"] if os.environ.get("NETBOOT_SUITE") == "bookworm" else []
