@@ -304,8 +304,8 @@ def _kea_rows(text, where):
     for number, line in enumerate(lines[1:], start=2):
         values = line.split(',')
         if len(values) != len(columns):
-            raise KeaLeasesError('%s line %d: %d fields, the header has %d' % (where, number, len(values),
-                                                                                len(columns)))
+            raise KeaLeasesError('%s line %d: %d fields, the header has %d'
+                                 % (where, number, len(values), len(columns)))
         row = dict(zip(columns, (_KEA_ESCAPE.sub(lambda m: chr(int(m.group(1), 16)), v) for v in values)))
         try:
             ipaddress.IPv4Address(row['address'])

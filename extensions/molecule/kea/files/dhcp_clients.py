@@ -1,4 +1,3 @@
-#!/usr/bin/python3
 """Many DHCP clients from one container (scenario kea): stdlib only, raw Ethernet frames on eth0.
 
   dhcp_clients.py lease FILE PREFIX COUNT     DISCOVER/REQUEST for COUNT clients; writes FILE

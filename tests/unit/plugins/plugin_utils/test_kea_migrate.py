@@ -87,8 +87,11 @@ CLEAN = {
 }
 
 
-def plan(nodes, action="migrate", mode="hot-standby", audit=CLEAN):
-    return km.migrate_plan(nodes, action, mode, audit)
+_CLEAN = object()
+
+
+def plan(nodes, action="migrate", mode="hot-standby", audit=_CLEAN):
+    return km.migrate_plan(nodes, action, mode, CLEAN if audit is _CLEAN else audit)
 
 
 # --- kea_ha_status --------------------------------------------------------------------------------
