@@ -6,6 +6,7 @@ creates the molecule network the scenarios attach their hosts to.
 """
 
 import os
+import signal
 import subprocess
 import sys
 import warnings
@@ -35,14 +36,16 @@ CORES = sorted(p.stem.removeprefix("core-") for p in (ROOT / "requirements").glo
 # Two slots of the base config (extensions/molecule/config.yml), each its own host names, bridge
 # and /24, so that `make pytest -n` can run one scenario in each at once. The scenarios with
 # their own platforms (maintenance, metrics, hosts, single_node) share slot a's bridge and pools,
-# so they stay in lane a; pxe has its own network and runs in lane b with the matrix runs of
-# default. kea has a network of its own too (slot c).
+# so they stay in lane a. kea (slot c) and pxe (slot p) have networks of their own.
 SLOTS = {
     "a": {"NETBOOT_MOL_PREFIX": "mol", "NETBOOT_MOL_NET": "20", "NETBOOT_MOL_NETWORK": "netboot-molecule"},
     "b": {"NETBOOT_MOL_PREFIX": "molb", "NETBOOT_MOL_NET": "30", "NETBOOT_MOL_NETWORK": "netboot-molecule-b"},
     "c": {"NETBOOT_MOL_PREFIX": "molc", "NETBOOT_MOL_NET": "24", "NETBOOT_MOL_NETWORK": "netboot-kea"},
+    # pxe names its own hosts and network (extensions/molecule/pxe/molecule.yml): only the network
+    # is the slot's, so that no other lane's network is remade under a scenario starting there.
+    "p": {"NETBOOT_MOL_NETWORK": "netboot-pxe"},
 }
-SLOT_OF = {"kea": "c"}
+SLOT_OF = {"kea": "c", "pxe": "p"}
 # Lanes (xdist groups, one run at a time each; `make pytest` has a worker per lane), balanced by
 # time: the scenarios on slot a's bridge in lane a; the matrix runs of default and kea in lane b;
 # pxe, twice (Debian 12 and 13, the same host names and network), in lane c.
@@ -177,20 +180,24 @@ def test_scenario(scenario, suite, core, slot, molecule_env, tmp_path):  # noqa:
         env["NETBOOT_SUITE_IMAGE"] = env["NETBOOT_LAB_IMAGE" if suite == "bookworm" else "NETBOOT_LAB_IMAGE_TRIXIE"]
         env["NETBOOT_SUITE_REPO"] = "lab/.cache/apt-repo" if suite == "bookworm" else f"lab/.cache/{suite}/apt-repo"
     molecule = bin_dir / "molecule"
+    # A session of its own, so that a timeout ends the whole run: killing molecule alone left its
+    # verifier (pytest, ansible-playbook, qemu) driving hosts of the same names in the next run.
+    proc = subprocess.Popen(
+        [molecule, "test", "-s", scenario],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
     try:
-        proc = subprocess.run(
-            [molecule, "test", "-s", scenario],
-            cwd=ROOT,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=TIMEOUT,
-            check=False,
-        )
-    except subprocess.TimeoutExpired as exc:
+        stdout, stderr = proc.communicate(timeout=TIMEOUT)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        stdout, stderr = proc.communicate()
         # `molecule test` was killed mid-way: its destroy step never ran.
         subprocess.run([molecule, "destroy", "-s", scenario], cwd=ROOT, env=env, check=False)
-        output = (exc.stdout or b"").decode(errors="replace") + (exc.stderr or b"").decode(errors="replace")
-        pytest.fail(f"molecule test -s {scenario} timed out after {TIMEOUT} s:\n{_tail(output)}")
+        pytest.fail(f"molecule test -s {scenario} timed out after {TIMEOUT} s:\n{_tail(stdout + stderr)}")
     if proc.returncode != 0:
-        pytest.fail(f"molecule test -s {scenario} failed ({proc.returncode}):\n{_tail(proc.stdout + proc.stderr)}")
+        pytest.fail(f"molecule test -s {scenario} failed ({proc.returncode}):\n{_tail(stdout + stderr)}")
