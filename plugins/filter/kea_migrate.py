@@ -1,7 +1,8 @@
 # -*- coding: utf-8 -*-
 # Copyright: netboot.dhcp_failover contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The decisions of playbooks/migrate_to_kea.yml; each filter is documented in plugins/filter/<name>.yml."""
+"""The decisions of playbooks/migrate_to_kea.yml and of status.yml on a Kea pair; each filter is documented in
+plugins/filter/<name>.yml."""
 
 from __future__ import absolute_import, division, print_function
 
@@ -23,6 +24,10 @@ def kea_pair_serves(statuses, mode='hot-standby'):
     return kea_migrate.pair_serves(statuses, mode)
 
 
+def kea_pair_status(nodes, mode='hot-standby'):
+    return kea_migrate.pair_status(nodes, mode)
+
+
 def kea_lease_file_action(carried, lease_stat, copy_stat):
     return kea_migrate.lease_file_action(carried, lease_stat, copy_stat)
 
@@ -34,6 +39,7 @@ def kea_to_dhcpd_leases(kea_files, subnets, exported=None, now=None):
 
 class FilterModule:
     def filters(self):
-        functions = (kea_ha_status, kea_migrate_plan, kea_pair_serves, kea_lease_file_action, kea_to_dhcpd_leases)
+        functions = (kea_ha_status, kea_migrate_plan, kea_pair_serves, kea_pair_status, kea_lease_file_action,
+                     kea_to_dhcpd_leases)
         errors = (kea_migrate.MigrateError, kea_leases.KeaLeasesError, TypeError, KeyError)
         return dict((function.__name__, wrap(function.__name__, function, errors)) for function in functions)

@@ -29,6 +29,8 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+from ansible_collections.netboot.dhcp_failover.plugins.module_utils import kea_ha
+
 ACTIONS = ('migrate', 'rollback')
 MODES = ('hot-standby', 'load-balancing')
 ROLES = ('primary', 'secondary')
@@ -58,11 +60,13 @@ def kea_ha_status(result, mode):
     Returns ``answered`` (kea-dhcp4 answered through its control agent), ``state`` (its local HA
     state or None), ``partner_state`` (the partner's last state as this node heard it),
     ``scopes`` (the HA scopes it serves), ``serving`` (its state is the mode's own:
-    ``hot-standby`` or ``load-balancing``, i.e. both nodes in touch) and ``error`` (why not).
+    ``hot-standby`` or ``load-balancing``, i.e. both nodes in touch), ``mode`` (the ``ha-mode``
+    the node reports) and ``error`` (why not). The answer is read by
+    module_utils/kea_ha.parse_status_get, as the metrics exporter reads it.
     """
     mode = _mode(mode)
     out = {'answered': False, 'state': None, 'partner_state': None, 'scopes': [], 'serving': False,
-           'error': None}
+           'error': None, 'mode': None}
     if _skipped(result):
         out['error'] = 'not asked'
         return out
@@ -76,20 +80,15 @@ def kea_ha_status(result, mode):
         out['error'] = 'no Kea control agent answers (%s)' % (result.get('msg') or 'no JSON')
         out['error'] = out['error'].replace('\n', ' ')[:200]
         return out
-    if answer.get('result') != 0:
-        out['error'] = 'kea-dhcp4 did not answer status-get: %s' % (answer.get('text') or answer)
-        return out
-    out['answered'] = True
-    try:
-        servers = answer['arguments']['high-availability'][0]['ha-servers']
-    except (KeyError, IndexError, TypeError):
-        out['error'] = 'kea-dhcp4 answers but runs no HA hook'
-        return out
-    local = servers.get('local') or {}
-    remote = servers.get('remote') or {}
-    out['state'] = local.get('state')
-    out['scopes'] = list(local.get('scopes') or [])
-    out['partner_state'] = remote.get('last-state') or None
+    parsed = kea_ha.parse_status_get(answer)
+    out['answered'] = parsed['answered']
+    out['error'] = parsed['error']
+    out['mode'] = parsed['mode']
+    if parsed['state'] is None and parsed['answered'] and not parsed['error']:
+        out['error'] = 'kea-dhcp4 answers without an HA state'
+    out['state'] = parsed['state']
+    out['scopes'] = parsed['scopes']
+    out['partner_state'] = parsed['partner_state']
     out['serving'] = out['state'] == mode
     return out
 
@@ -331,3 +330,142 @@ def lease_file_action(carried, lease_stat, copy_stat):
            % (copy.get('checksum'), live.get('checksum') if live.get('exists') else 'missing')
            + ('; %d Kea lease(s) appended' % carried if append else ''))
     return {'restore': True, 'append': append, 'untouched': False, 'why': why}
+
+
+# --- status.yml on a Kea pair -----------------------------------------------------------------------
+
+HEALTHY = 'healthy'
+DEGRADED = 'degraded'
+# The words of netboot.dhcp_failover.pair_verdict, so that dhcp_ops_status_fail_on means the same
+# on a dhcpd pair and on a Kea pair.
+NEEDS_ACTION = 'needs action'
+# States in which a node is on its way to the mode's own state (or to partner-down) by itself.
+TRANSIENT_STATES = ('waiting', 'syncing', 'ready', 'communication-recovery')
+MAINTENANCE_STATES = ('in-maintenance', 'partner-in-maintenance')
+ROLLBACK = 'netboot.dhcp_failover.migrate_to_kea with -e migrate_action=rollback'
+
+
+def _daemon(n):
+    kea = bool(n['kea_running']) or bool(n['kea']['state'])
+    if kea and n['dhcpd_running']:
+        return 'kea-dhcp4 and dhcpd'
+    if kea:
+        return 'kea-dhcp4'
+    if n['dhcpd_running']:
+        return 'dhcpd'
+    if n['dhcpd_running'] is False and n['kea_running'] is False:
+        return 'none'
+    return 'unknown'
+
+
+def _status_node(n, mode):
+    kea = n['kea']
+    return {
+        'host': n['host'],
+        'role': n['role'],
+        'reachable': n['reachable'],
+        'daemon': _daemon(n),
+        'ha_mode': kea['mode'] or (mode if kea['state'] else None),
+        'state': kea['state'],
+        'partner_state': kea['partner_state'],
+        'scopes': kea['scopes'],
+        'error': kea['error'],
+    }
+
+
+def _status_line(s):
+    if not s['reachable']:
+        return '%s (%s): Ansible cannot reach it' % (s['host'], s['role'])
+    if s['state']:
+        return ('%s (%s): daemon %s, HA mode %s, state %s, partner seen as %s, serves scopes %s'
+                % (s['host'], s['role'], s['daemon'], s['ha_mode'], s['state'], s['partner_state'] or 'unknown',
+                   ', '.join(s['scopes']) or 'none'))
+    if s['daemon'] == 'none':
+        return '%s (%s): daemon none (kea-dhcp4 and dhcpd both stopped)' % (s['host'], s['role'])
+    return '%s (%s): daemon %s, no HA state (%s)' % (s['host'], s['role'], s['daemon'], s['error'])
+
+
+def _down_text(s):
+    if not s['reachable']:
+        return 'Ansible cannot reach %s' % s['host']
+    if s['state']:
+        return '%s is %s' % (s['host'], s['state'])
+    if s['daemon'] in ('none', 'dhcpd'):
+        return 'kea-dhcp4 does not run on %s' % s['host']
+    return '%s does not answer status-get (%s)' % (s['host'], s['error'])
+
+
+def pair_status(nodes, mode):
+    """The verdict of status.yml on a pair that runs Kea.
+
+    ``nodes``: the two nodes of the pair as for ``migrate_plan`` (``host``, ``role``, ``dhcpd`` the
+    observation, ``kea_pgrep``, ``kea_status``; the lease file stats are not read). Returns
+    ``kea`` (the pair runs Kea: kea-dhcp4 runs or answers on a node; when false the pair is a
+    dhcpd pair and status.yml judges it as one), ``verdict`` (``healthy``, ``degraded`` or
+    ``needs action``; None when not on Kea), ``why`` (what is wrong and what to do), ``nodes``
+    (per node: host, role, daemon, ha_mode, state, partner_state, scopes, error) and ``table``
+    (one line per node).
+
+    Rules, first match wins: dhcpd beside Kea (two servers for the same addresses) and clocks
+    too far apart (``terminated``) need action; both nodes in the mode's state, each seeing the
+    other so and the scopes covered, is healthy; one node in partner-down is degraded (it serves
+    alone); both in partner-down need action (each serves alone); a node in maintenance or on
+    its way (waiting, syncing, ready, communication-recovery) is degraded while the other serves;
+    anything else, e.g. no node serving, needs action.
+    """
+    mode = _mode(mode)
+    pair = _pair(nodes, mode)
+    seen = [_status_node(n, mode) for n in pair]
+    out = {'kea': any(s['daemon'] in ('kea-dhcp4', 'kea-dhcp4 and dhcpd') for s in seen), 'mode': mode,
+           'nodes': seen, 'table': [_status_line(s) for s in seen], 'verdict': None, 'why': None}
+    if not out['kea']:
+        out['why'] = 'kea-dhcp4 runs on neither node: a dhcpd pair'
+        return out
+    out['verdict'], out['why'] = _pair_verdict(pair, seen, mode)
+    return out
+
+
+def _broken(seen, by_state):
+    """What needs action whatever the HA states say, or None."""
+    dhcpd = [s['host'] for s in seen if 'dhcpd' in s['daemon']]
+    if dhcpd:
+        return ('dhcpd runs on %s beside the Kea HA pair: two servers hand out the same addresses. Stop dhcpd '
+                'there (systemctl stop isc-dhcp-server), then run netboot.dhcp_failover.audit; or go back to dhcpd '
+                'with %s.' % (', '.join(dhcpd), ROLLBACK))
+    if by_state['terminated']:
+        return ('Kea HA is terminated on %s: the clocks of the two nodes are too far apart (Kea stops HA above '
+                '60 s). Fix the time (chrony) on both, then restart kea-dhcp4-server on both.'
+                % ', '.join(s['host'] for s in by_state['terminated']))
+    return None
+
+
+def _pair_verdict(pair, seen, mode):
+    by_state = dict((state, [s for s in seen if s['state'] == state]) for state in kea_ha.HA_STATES)
+    broken = _broken(seen, by_state)
+    if broken:
+        return NEEDS_ACTION, broken
+    verdict = pair_serves({'primary': pair[0]['kea'], 'secondary': pair[1]['kea'],
+                           'hosts': {'primary': pair[0]['host'], 'secondary': pair[1]['host']}}, mode)
+    if verdict['serves'] and all(s['partner_state'] == mode for s in seen):
+        return HEALTHY, ('both nodes in %s and in touch; scopes %s served'
+                         % (mode, ', '.join(sorted(set(seen[0]['scopes']) | set(seen[1]['scopes'])))))
+    alone = by_state['partner-down']
+    if len(alone) == 1:
+        other = [s for s in seen if s is not alone[0]][0]
+        return DEGRADED, ('%s (%s) is in partner-down and serves every client alone; %s. Bring kea-dhcp4 back '
+                          'on %s (systemctl start kea-dhcp4-server, with kea-ctrl-agent); the pair syncs and '
+                          'returns to %s by itself.'
+                          % (alone[0]['host'], alone[0]['role'], _down_text(other), other['host'], mode))
+    if len(alone) == 2:
+        return NEEDS_ACTION, ('both nodes are in partner-down: each serves alone and believes the other down, '
+                              'so both hand out addresses. Check that each reaches the other\'s kea-ctrl-agent '
+                              '(the HA peers\' URLs), then restart kea-dhcp4-server on the secondary.')
+    serving = [s for s in seen if s['state'] == mode]
+    waiting = [s for s in seen if s['state'] in TRANSIENT_STATES + MAINTENANCE_STATES]
+    if serving and waiting:
+        return DEGRADED, ('%s serves; %s. Maintenance ends with ha-maintenance-cancel; the other states pass by '
+                          'themselves: run this again, and look at kea-dhcp4\'s log if they last longer than '
+                          'kea_ha_timeout.' % (serving[0]['host'], '; '.join(_down_text(s) for s in waiting)))
+    return NEEDS_ACTION, ('the Kea HA pair does not serve as %s: %s. Look at kea-dhcp4\'s log on both nodes; '
+                          'go back to dhcpd with %s if it cannot be fixed.'
+                          % (mode, '; '.join(_down_text(s) for s in seen), ROLLBACK))

@@ -27,9 +27,9 @@ DHCPD = "/usr/sbin/dhcpd"
 # --- helpers ----------------------------------------------------------------------------------------
 
 
-def status(state, scopes=(), partner="hot-standby"):
+def status(state, scopes=(), partner="hot-standby", mode="hot-standby"):
     """A registered uri result of status-get."""
-    return {"status": 200, "json": [{"result": 0, "arguments": {"high-availability": [{"ha-servers": {
+    return {"status": 200, "json": [{"result": 0, "arguments": {"high-availability": [{"ha-mode": mode, "ha-servers": {
         "local": {"role": "primary", "scopes": list(scopes), "state": state},
         "remote": {"last-state": partner, "in-touch": True}}}]}}]}  # fmt: skip
 
@@ -106,6 +106,7 @@ def test_status_in_the_modes_state_serves():
         "scopes": [P],
         "serving": True,
         "error": None,
+        "mode": "hot-standby",
     }
 
 
