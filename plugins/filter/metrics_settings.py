@@ -25,8 +25,9 @@ options:
   _input:
     description:
       - The variables keyed by their names (C(dhcpd_metrics_interval), C(dhcpd_metrics_textfile_dir),
-        C(dhcpd_metrics_enabled), C(dhcpd_pair_info), C(dhcpd_max_clock_skew), C(dhcpd_clock_check)).
-        A missing key takes the role's default.
+        C(dhcpd_metrics_enabled), C(dhcpd_pair_info), C(dhcpd_max_clock_skew), C(dhcpd_clock_check),
+        C(kea_control_socket)). A missing key takes the role's default; without C(kea_control_socket)
+        the exporter never asks Kea.
     type: dict
     required: true
   textfile_dirs:
@@ -73,7 +74,8 @@ _value:
       C(config), the exporter's configuration without the OMAPI secret: C(peer_name), C(role),
       C(omapi_host), C(omapi_port), C(omapi_key_name), C(lease_file), C(pid_file), C(output), C(pools)
       (the ranges of each failover pool), C(max_clock_skew), C(interval), C(timeout) and, with
-      C(dhcpd_clock_check), C(clock_peer) (the peer's address, whose offset chronyc reports)."
+      C(dhcpd_clock_check), C(clock_peer) (the peer's address, whose offset chronyc reports), and with
+      C(kea_control_socket) the same (where kea-dhcp4 runs, the exporter sends it status-get there)."
   type: dict
 """
 

@@ -11,8 +11,10 @@ Two halves:
 
 * ``observe(config)`` reads the node once: dhcpd's pid file, the failover-state object over OMAPI,
   the lease file, and the clock offset to the peer from ``chronyc`` (OMAPI's ``skew`` is always
-  0). A failed read is part of the observation, never an exception: a node whose OMAPI does not
-  answer must still produce a file that says so.
+  0). Where kea-dhcp4 runs instead (after playbooks/migrate_to_kea.yml), also its HA state from
+  ``status-get`` on its control socket (``kea_ha.py``, the reading status.yml uses too). A failed
+  read is part of the observation, never an exception: a node whose OMAPI does not answer must
+  still produce a file that says so.
 * ``render(observation)`` turns that plain dict into Prometheus text format; pure, unit tested.
 
 ``METRICS`` is the one list of names, types and help texts (the README lists the same names, and
@@ -32,7 +34,7 @@ import sys
 import tempfile
 import time
 
-from ansible_collections.netboot.dhcp_failover.plugins.module_utils import leases
+from ansible_collections.netboot.dhcp_failover.plugins.module_utils import kea_ha, leases
 from ansible_collections.netboot.dhcp_failover.plugins.module_utils.omapi import objects
 from ansible_collections.netboot.dhcp_failover.plugins.module_utils.omapi.errors import OmapiError
 from ansible_collections.netboot.dhcp_failover.plugins.module_utils.omapi.protocol import Connection, HmacMd5Key
@@ -67,8 +69,14 @@ METRICS = (
      'owner="partner" its peer.'),
     ('lease_file_size_bytes', 'gauge', 'Size of the lease file.'),
     ('lease_file_modified_timestamp_seconds', 'gauge', 'Last write of the lease file, Unix time.'),
+    ('kea_process_up', 'gauge', '1 if a kea-dhcp4 process runs (only where one runs: a pair moved to Kea HA).'),
+    ('kea_ha_info', 'gauge', 'Always 1 where kea-dhcp4 answered status-get with an HA state: its HA mode and role.'),
+    ('kea_ha_local_state', 'gauge', '1 for the current Kea HA state of this node, 0 for every other state.'),
+    ('kea_ha_partner_state', 'gauge',
+     '1 for the Kea HA state this node last heard from its partner, 0 for the others.'),
     ('scrape_errors', 'gauge',
-     '1 if reading this source failed in the last scrape (source="omapi", "lease_file", "chrony").'),
+     '1 if reading this source failed in the last scrape (source="omapi", "lease_file", "chrony"; '
+     '"kea" where kea-dhcp4 runs).'),
     ('scrape_duration_seconds', 'gauge', 'Wall time the last scrape took.'),
     ('scrape_timestamp_seconds', 'gauge', 'When the last scrape ended, Unix time.'),
     ('scrape_interval_seconds', 'gauge', 'How often the exporter runs (dhcpd_metrics_interval).'),
@@ -78,7 +86,8 @@ METRIC_NAMES = tuple(PREFIX + name for name, _type, _help in METRICS)
 POOL_STATES = ('free', 'backup', 'active', 'expired', 'released', 'abandoned', 'reset', 'reserved', 'bootp')
 SOURCES = ('omapi', 'lease_file', 'chrony')
 CONFIG_KEYS = ('peer_name', 'role', 'omapi_host', 'omapi_port', 'omapi_key_name', 'omapi_key', 'lease_file',
-               'pid_file', 'output', 'pools', 'clock_peer', 'max_clock_skew', 'interval', 'timeout')
+               'pid_file', 'output', 'pools', 'clock_peer', 'max_clock_skew', 'interval', 'timeout',
+               'kea_control_socket')
 
 
 class ConfigError(ValueError):
@@ -177,6 +186,19 @@ def _pool_samples(out, pools, role):
             out['pool_free_addresses'].append(((label, ('owner', 'partner')), pool['counts'].get(theirs, 0)))
 
 
+def _kea_samples(out, kea):
+    out['kea_process_up'].append(((), True))
+    ha = kea.get('ha')
+    if not ha or not ha.get('state'):
+        return
+    out['kea_ha_info'].append(((('mode', ha.get('mode') or ''), ('role', ha.get('role') or '')), 1))
+    for side, current in (('local', ha['state']), ('partner', ha.get('partner_state'))):
+        # A state this version does not know still shows, rather than every series reading 0.
+        states = sorted(set(kea_ha.HA_STATES) | ({current} if current else set()))
+        for state in states:
+            out['kea_ha_%s_state' % side].append(((('state', state),), state == current))
+
+
 def samples(observation):
     """{metric name without prefix: [(labels, value), ...]} of an observation (see observe())."""
     out = dict((name, []) for name, _type, _help in METRICS)
@@ -196,8 +218,12 @@ def samples(observation):
     if lease_file is not None:
         out['lease_file_size_bytes'].append(((), lease_file['size']))
         out['lease_file_modified_timestamp_seconds'].append(((), lease_file['mtime']))
+    # Only where kea-dhcp4 runs: a dhcpd node's file stays as it was.
+    kea = observation.get('kea')
+    if kea is not None:
+        _kea_samples(out, kea)
     errors = observation.get('errors') or {}
-    for source in SOURCES:
+    for source in SOURCES + (('kea',) if kea is not None else ()):
         out['scrape_errors'].append(((('source', source),), bool(errors.get(source))))
     out['scrape_duration_seconds'].append(((), observation['duration']))
     out['scrape_timestamp_seconds'].append(((), observation['time']))
@@ -260,6 +286,37 @@ def process_running(pid_file):
         return False
 
 
+def kea_running(proc='/proc'):
+    """True when a kea-dhcp4 process runs (its /proc/PID/comm)."""
+    try:
+        pids = [name for name in os.listdir(proc) if name.isdigit()]
+    except OSError:
+        return False
+    for pid in pids:
+        try:
+            with open(os.path.join(proc, pid, 'comm'), encoding='utf-8') as handle:
+                if handle.read().strip() == 'kea-dhcp4':
+                    return True
+        except OSError:
+            continue
+    return False
+
+
+def read_kea(config, log, running=kea_running, ask=kea_ha.status_get):
+    """``(kea, error)``: None where kea-dhcp4 does not run, else its HA state from status-get."""
+    if not config.get('kea_control_socket') or not running():
+        return None, False
+    try:
+        answer = ask(config['kea_control_socket'], float(config.get('timeout', 5)))
+    except kea_ha.KeaControlError as exc:
+        log('kea: %s' % exc)
+        return {'ha': None}, True
+    ha = kea_ha.parse_status_get(answer)
+    if ha['error']:
+        log('kea: %s' % ha['error'])
+    return {'ha': ha}, bool(ha['error'])
+
+
 def read_failover(config):
     key = None
     if config.get('omapi_key_name'):
@@ -292,6 +349,7 @@ def observe(config, clock=time.time, timer=time.monotonic, log=None):
         'clock_skew': None,
         'lease_file': None,
         'pools': None,
+        'kea': None,
         'errors': {},
     }
     try:
@@ -314,6 +372,9 @@ def observe(config, clock=time.time, timer=time.monotonic, log=None):
         except (OSError, ValueError, subprocess.SubprocessError) as exc:
             observation['errors']['chrony'] = True
             log('chrony: %s' % exc)
+    observation['kea'], kea_error = read_kea(config, log)
+    if kea_error:
+        observation['errors']['kea'] = True
     observation['time'] = clock()
     observation['duration'] = timer() - started
     return observation

@@ -90,6 +90,9 @@ def metrics_settings(variables, textfile_dirs):
         'interval': interval,
         'timeout': OMAPI_TIMEOUT,
     }
+    # The kea role's socket: where kea-dhcp4 runs instead of dhcpd, the exporter asks it status-get.
+    if variables.get('kea_control_socket'):
+        config['kea_control_socket'] = variables['kea_control_socket']
     # Without chrony (dhcpd_clock_check=false) there is no offset to read.
     if variables.get('dhcpd_clock_check', True) and pair_info.get('peer_address'):
         config['clock_peer'] = pair_info['peer_address']

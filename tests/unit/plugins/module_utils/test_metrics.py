@@ -135,9 +135,15 @@ def test_promtool_accepts_the_output_and_its_naming():
 
 
 def test_every_metric_has_one_type_and_help_and_the_prefix():
-    text = metrics.render(observation(failover=failover(local_state='partner-down')))
-    typed = re.findall(r'^# TYPE (\S+) (\S+)$', text, re.MULTILINE)
-    assert sorted(name for name, _kind in typed) == sorted(metrics.METRIC_NAMES)
+    # A dhcpd node and a node where kea-dhcp4 answers status-get together have every series.
+    kea = {'ha': {'mode': 'hot-standby', 'role': 'standby', 'state': 'partner-down', 'partner_state': None}}
+    texts = [metrics.render(observation(failover=failover(local_state='partner-down'))),
+             metrics.render(observation(failover=None, kea=kea))]
+    typed = [found for text in texts for found in re.findall(r'^# TYPE (\S+) (\S+)$', text, re.MULTILINE)]
+    assert sorted(set(name for name, _kind in typed)) == sorted(metrics.METRIC_NAMES)
+    assert all(len(re.findall(r'^# TYPE ', text, re.MULTILINE)) == len(set(re.findall(r'^# TYPE (\S+)', text,
+                                                                                     re.MULTILINE)))
+               for text in texts)
     # Counters only with _total (none here: each run starts afresh, nothing accumulates).
     assert all(kind == 'gauge' and not name.endswith('_total') for name, kind in typed)
 

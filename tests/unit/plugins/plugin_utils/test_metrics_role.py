@@ -102,3 +102,12 @@ def test_the_filter_strict_fails_with_every_error():
     with pytest.raises(AnsibleFilterError, match=expected):
         metrics_settings(bad, DIRS, strict=True)
     assert len(metrics_settings(bad, DIRS)["errors"]) == 2
+
+
+def test_the_kea_control_socket_goes_to_the_exporter_only_when_given(tmp_path):
+    config = metrics_role.metrics_settings(variables(kea_control_socket="/run/kea/kea4-ctrl-socket"), DIRS)[0]["config"]
+    assert config["kea_control_socket"] == "/run/kea/kea4-ctrl-socket"
+    path = tmp_path / "metrics.json"
+    path.write_text(json.dumps(config))
+    assert metrics.load_config(str(path))["kea_control_socket"] == "/run/kea/kea4-ctrl-socket"
+    assert "kea_control_socket" not in metrics_role.metrics_settings(variables(), DIRS)[0]["config"]

@@ -1,0 +1,170 @@
+"""Kea's HA state in the metrics exporter and in status.yml: module_utils/kea_ha.py (status-get over
+the control socket, read by parse_status_get) and its series in module_utils/metrics.py.
+
+fixtures/kea/*.json are real answers of Kea 2.2 (Debian 12) to status-get over kea-dhcp4's control
+socket, captured by the molecule scenario kea with this very reader (extensions/molecule/kea/tasks/
+capture.yml): both nodes of the healthy hot-standby pair after migrate_to_kea.yml, and the standby
+in partner-down after kill -9 of the primary's kea-dhcp4. They are not edited.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import json
+import os
+import socket
+import subprocess
+import threading
+
+import pytest
+
+from ansible_collections.netboot.dhcp_failover.plugins.module_utils import kea_ha, metrics
+from ansible_collections.netboot.dhcp_failover.plugins.plugin_utils import kea_migrate
+
+HERE = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'fixtures', 'kea')
+PRIMARY_OK = 'status-get-mol-kea-dhcp1-hot-standby.json'
+STANDBY_OK = 'status-get-mol-kea-dhcp2-hot-standby.json'
+STANDBY_ALONE = 'status-get-mol-kea-dhcp2-partner-down.json'
+
+
+def captured(name):
+    with open(os.path.join(HERE, name), encoding='utf-8') as handle:
+        return json.load(handle)
+
+
+def kea_observation(name=None, errors=None):
+    """What observe() makes of a node where kea-dhcp4 runs (dhcpd stopped, OMAPI refused)."""
+    return {'peer_name': 'dhcp_pair_kea', 'role': 'secondary', 'interval': 15, 'max_clock_skew': 5,
+            'process_up': False, 'failover': None, 'clock_skew': None, 'lease_file': None, 'pools': None,
+            'kea': {'ha': kea_ha.parse_status_get(captured(name)) if name else None},
+            'errors': dict({'omapi': True}, **(errors or {})), 'time': 1700000200.0, 'duration': 0.02}
+
+
+def samples_of(text):
+    out = {}
+    for line in text.splitlines():
+        if not line.startswith('#'):
+            key, value = line.rsplit(' ', 1)
+            out[key] = float(value)
+    return out
+
+
+# -- reading the captured answers ------------------------------------------------------------------
+
+
+def test_the_healthy_pairs_real_answers_are_read_as_hot_standby_in_touch():
+    primary, standby = kea_ha.parse_status_get(captured(PRIMARY_OK)), kea_ha.parse_status_get(captured(STANDBY_OK))
+    assert (primary['mode'], primary['state'], primary['partner_state'], primary['role']) == (
+        'hot-standby', 'hot-standby', 'hot-standby', 'primary')
+    assert (standby['state'], standby['partner_state'], standby['role']) == ('hot-standby', 'hot-standby', 'standby')
+    assert primary['scopes'] == ['mol-kea-dhcp1'] and standby['scopes'] == []
+    assert primary['error'] is None and primary['in_touch'] is True
+
+
+def test_the_standby_alone_is_read_in_partner_down_serving_both_scopes():
+    alone = kea_ha.parse_status_get(captured(STANDBY_ALONE))
+    assert alone['state'] == 'partner-down' and alone['error'] is None
+    assert 'mol-kea-dhcp1' in alone['scopes']
+
+
+def test_status_yml_reads_the_same_answer_through_the_control_agent():
+    # kea-ctrl-agent wraps the daemon's answer in a list: kea_ha_status (status.yml) reads the same.
+    seen = kea_migrate.kea_ha_status({'status': 200, 'json': [captured(STANDBY_ALONE)]}, 'hot-standby')
+    assert seen['state'] == kea_ha.parse_status_get(captured(STANDBY_ALONE))['state'] == 'partner-down'
+
+
+def test_an_error_answer_and_no_ha_hook_are_errors_not_states():
+    assert kea_ha.parse_status_get({'result': 1, 'text': 'unable to forward'})['error'].endswith('unable to forward')
+    without_hook = dict(captured(PRIMARY_OK), arguments={'pid': 1})
+    assert kea_ha.parse_status_get(without_hook)['error'] == 'kea-dhcp4 answers but runs no HA hook'
+
+
+def test_status_get_over_a_unix_socket_returns_the_daemons_answer(tmp_path):
+    path = str(tmp_path / 'kea4-ctrl-socket')
+    raw = json.dumps(captured(STANDBY_ALONE)).encode('utf-8')
+    asked = []
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as server:
+        server.bind(path)
+        server.listen(1)
+
+        def answer():
+            conn, _addr = server.accept()
+            with conn:
+                asked.append(json.loads(conn.recv(4096).decode('ascii')))
+                # In pieces, as a socket may deliver a large answer.
+                conn.sendall(raw[:100])
+                conn.sendall(raw[100:])
+
+        thread = threading.Thread(target=answer)
+        thread.start()
+        got = kea_ha.status_get(path, timeout=5)
+        thread.join(5)
+    assert asked == [{'command': 'status-get'}]
+    assert got == captured(STANDBY_ALONE)
+
+
+def test_no_socket_is_a_kea_control_error(tmp_path):
+    with pytest.raises(kea_ha.KeaControlError, match='kea4-ctrl-socket'):
+        kea_ha.status_get(str(tmp_path / 'kea4-ctrl-socket'), timeout=1)
+
+
+# -- the exporter ----------------------------------------------------------------------------------
+
+
+def test_a_kea_node_exports_its_ha_state_as_the_failover_state_is_exported():
+    found = samples_of(metrics.render(kea_observation(STANDBY_ALONE)))
+    p = metrics.PREFIX
+    assert found[p + 'kea_process_up'] == 1
+    assert found[p + 'kea_ha_info{mode="hot-standby",role="standby"}'] == 1
+    local = {key: value for key, value in found.items() if key.startswith(p + 'kea_ha_local_state{')}
+    assert local[p + 'kea_ha_local_state{state="partner-down"}'] == 1
+    assert sum(local.values()) == 1 and len(local) == len(kea_ha.HA_STATES)
+    assert found[p + 'scrape_errors{source="kea"}'] == 0
+    assert found[p + 'process_up'] == 0 and found[p + 'omapi_up'] == 0
+
+
+def test_a_dhcpd_node_has_no_kea_series():
+    observation = kea_observation(STANDBY_OK)
+    observation['kea'] = None
+    text = metrics.render(observation)
+    assert 'kea' not in text
+
+
+def test_kea_running_without_an_answer_is_a_kea_scrape_error_without_states():
+    def refuse(path, timeout):
+        raise kea_ha.KeaControlError('%s: [Errno 111] Connection refused' % path)
+
+    logged = []
+    kea, error = metrics.read_kea({'kea_control_socket': '/run/kea/kea4-ctrl-socket'}, logged.append,
+                                  running=lambda: True, ask=refuse)
+    assert error is True and logged == ['kea: /run/kea/kea4-ctrl-socket: [Errno 111] Connection refused']
+    found = samples_of(metrics.render(dict(kea_observation(), kea=kea, errors={'omapi': True, 'kea': True})))
+    assert found[metrics.PREFIX + 'kea_process_up'] == 1
+    assert found[metrics.PREFIX + 'scrape_errors{source="kea"}'] == 1
+    assert not [key for key in found if 'kea_ha_' in key]
+
+
+def test_kea_is_asked_only_where_kea_dhcp4_runs_and_a_socket_is_configured():
+    def never(path, timeout):
+        raise AssertionError('asked')
+
+    assert metrics.read_kea({'kea_control_socket': '/x'}, print, running=lambda: False, ask=never) == (None, False)
+    assert metrics.read_kea({}, print, running=lambda: True, ask=never) == (None, False)
+
+
+def test_kea_running_reads_proc_comm(tmp_path):
+    (tmp_path / '12').mkdir()
+    (tmp_path / '12' / 'comm').write_text('kea-dhcp4\n')
+    (tmp_path / 'self').mkdir()
+    assert metrics.kea_running(str(tmp_path)) is True
+    (tmp_path / '12' / 'comm').write_text('dhcpd\n')
+    assert metrics.kea_running(str(tmp_path)) is False
+
+
+def test_promtool_accepts_the_kea_nodes_output():
+    text = metrics.render(kea_observation(PRIMARY_OK))
+    answer = subprocess.run(['promtool', 'check', 'metrics'], input=text, capture_output=True, text=True,
+                            check=False)
+    assert answer.returncode == 0, answer.stdout + answer.stderr
+    assert answer.stdout + answer.stderr == ''
