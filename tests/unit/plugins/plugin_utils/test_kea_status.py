@@ -28,11 +28,12 @@ def answer(state, scopes=(), partner="hot-standby", mode="hot-standby"):
     return {"status": 200, "json": [{"result": 0, "arguments": {"high-availability": [ha], "pid": 7}}]}
 
 
-def node(host, role, kea=NOT_ASKED, *, kea_rc=0, dhcpd_running=False, reachable=True):
+def node(host, role, kea=None, *, kea_rc=0, dhcpd_running=False, reachable=True):
     observation = {"reachable": reachable, "dhcpd_running": dhcpd_running,
                    "state": "normal" if dhcpd_running else None,
                    "error": None if dhcpd_running else "connection refused"}  # fmt: skip
-    return {"host": host, "role": role, "dhcpd": observation, "kea_pgrep": {"rc": kea_rc}, "kea_status": kea}
+    return {"host": host, "role": role, "dhcpd": observation, "kea_pgrep": {"rc": kea_rc},
+            "kea_status": kea or dict(NOT_ASKED)}
 
 
 def judge(primary, secondary, mode="hot-standby"):
