@@ -400,8 +400,10 @@ def pair_status(nodes, mode):
 
     ``nodes``: the two nodes of the pair as for ``migrate_plan`` (``host``, ``role``, ``dhcpd`` the
     observation, ``kea_pgrep``, ``kea_status``; the lease file stats are not read). Returns
-    ``kea`` (the pair runs Kea: kea-dhcp4 runs or answers on a node; when false the pair is a
-    dhcpd pair and status.yml judges it as one), ``verdict`` (``healthy``, ``degraded`` or
+    ``kea`` (the pair runs Kea HA: a node's kea-dhcp4 answered status-get on the node's pair address
+    with an HA state; a kea-dhcp4 process alone may be another pair's where one host runs several,
+    or a packaged Kea without HA; when false status.yml judges the pair as a dhcpd pair),
+    ``verdict`` (``healthy``, ``degraded`` or
     ``needs action``; None when not on Kea), ``why`` (what is wrong and what to do), ``nodes``
     (per node: host, role, daemon, ha_mode, state, partner_state, scopes, error) and ``table``
     (one line per node).
@@ -416,10 +418,10 @@ def pair_status(nodes, mode):
     mode = _mode(mode)
     pair = _pair(nodes, mode)
     seen = [_status_node(n, mode) for n in pair]
-    out = {'kea': any(s['daemon'] in ('kea-dhcp4', 'kea-dhcp4 and dhcpd') for s in seen), 'mode': mode,
+    out = {'kea': any(s['state'] for s in seen), 'mode': mode,
            'nodes': seen, 'table': [_status_line(s) for s in seen], 'verdict': None, 'why': None}
     if not out['kea']:
-        out['why'] = 'kea-dhcp4 runs on neither node: a dhcpd pair'
+        out['why'] = 'no kea-dhcp4 of this pair answers status-get with an HA state: a dhcpd pair'
         return out
     out['verdict'], out['why'] = _pair_verdict(pair, seen, mode)
     return out

@@ -46,6 +46,15 @@ def test_neither_node_runs_kea_is_a_dhcpd_pair_without_a_verdict():
     assert [n["daemon"] for n in seen["nodes"]] == ["dhcpd", "dhcpd"]
 
 
+def test_a_kea_dhcp4_without_an_ha_answer_on_the_pairs_address_is_not_a_kea_pair():
+    # Another pair's kea-dhcp4 on the same host (containers, namespaces), or a packaged Kea without HA.
+    no_agent = {"status": -1, "msg": "Request failed: <urlopen error [Errno 111] Connection refused>"}
+    no_hook = {"status": 200, "json": [{"result": 0, "arguments": {"pid": 7}}]}
+    seen = judge(node(P, "primary", no_agent, dhcpd_running=True), node(S, "secondary", no_hook, dhcpd_running=True))
+    assert seen["kea"] is False and seen["verdict"] is None
+    assert seen["nodes"][0]["daemon"] == "kea-dhcp4 and dhcpd"
+
+
 def test_both_in_hot_standby_and_in_touch_is_healthy_with_each_nodes_line():
     seen = judge(node(P, "primary", answer("hot-standby", [P])), node(S, "secondary", answer("hot-standby")))
     assert seen["kea"] is True and seen["verdict"] == "healthy"
