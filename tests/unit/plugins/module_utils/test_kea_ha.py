@@ -1,10 +1,13 @@
 """Kea's HA state in the metrics exporter and in status.yml: module_utils/kea_ha.py (status-get over
 the control socket, read by parse_status_get) and its series in module_utils/metrics.py.
 
-fixtures/kea/*.json are real answers of Kea 2.2 (Debian 12) to status-get over kea-dhcp4's control
-socket, captured by the molecule scenario kea with this very reader (extensions/molecule/kea/tasks/
-capture.yml): both nodes of the healthy hot-standby pair after migrate_to_kea.yml, and the standby
-in partner-down after kill -9 of the primary's kea-dhcp4. They are not edited.
+fixtures/kea/*.json are real answers of Kea 2.2.0 (Debian 12's packages, the scenario kea's
+version), not edited: a hot-standby pair rendered by the collection's kea_config with the scenario
+kea's HA timers, run on the host's loopback (127.0.0.21/22, no DHCP interface), asked with this very
+reader over each kea-dhcp4's control socket (status-get-*) and through kea-ctrl-agent as status.yml
+asks (agent-status-get-*): both nodes in hot-standby, then the standby in partner-down 5 s after
+kill -9 of the primary's kea-dhcp4, and the primary's agent with its kea-dhcp4 dead. The scenario
+kea captures the same answers from its containers (extensions/molecule/kea/tasks/capture.yml).
 """
 
 from __future__ import absolute_import, division, print_function
@@ -23,9 +26,11 @@ from ansible_collections.netboot.dhcp_failover.plugins.module_utils import kea_h
 from ansible_collections.netboot.dhcp_failover.plugins.plugin_utils import kea_migrate
 
 HERE = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'fixtures', 'kea')
-PRIMARY_OK = 'status-get-mol-kea-dhcp1-hot-standby.json'
-STANDBY_OK = 'status-get-mol-kea-dhcp2-hot-standby.json'
-STANDBY_ALONE = 'status-get-mol-kea-dhcp2-partner-down.json'
+PRIMARY_OK = 'status-get-kst-dhcp1-hot-standby.json'
+STANDBY_OK = 'status-get-kst-dhcp2-hot-standby.json'
+STANDBY_ALONE = 'status-get-kst-dhcp2-partner-down.json'
+AGENT_STANDBY_ALONE = 'agent-status-get-kst-dhcp2-partner-down.json'
+AGENT_PRIMARY_DEAD = 'agent-status-get-kst-dhcp1-dhcp4-killed.json'
 
 
 def captured(name):
@@ -35,7 +40,7 @@ def captured(name):
 
 def kea_observation(name=None, errors=None):
     """What observe() makes of a node where kea-dhcp4 runs (dhcpd stopped, OMAPI refused)."""
-    return {'peer_name': 'dhcp_pair_kea', 'role': 'secondary', 'interval': 15, 'max_clock_skew': 5,
+    return {'peer_name': 'dhcp_pair_lab', 'role': 'secondary', 'interval': 15, 'max_clock_skew': 5,
             'process_up': False, 'failover': None, 'clock_skew': None, 'lease_file': None, 'pools': None,
             'kea': {'ha': kea_ha.parse_status_get(captured(name)) if name else None},
             'errors': dict({'omapi': True}, **(errors or {})), 'time': 1700000200.0, 'duration': 0.02}
@@ -58,20 +63,28 @@ def test_the_healthy_pairs_real_answers_are_read_as_hot_standby_in_touch():
     assert (primary['mode'], primary['state'], primary['partner_state'], primary['role']) == (
         'hot-standby', 'hot-standby', 'hot-standby', 'primary')
     assert (standby['state'], standby['partner_state'], standby['role']) == ('hot-standby', 'hot-standby', 'standby')
-    assert primary['scopes'] == ['mol-kea-dhcp1'] and standby['scopes'] == []
+    assert primary['scopes'] == ['kst-dhcp1'] and standby['scopes'] == []
     assert primary['error'] is None and primary['in_touch'] is True
 
 
-def test_the_standby_alone_is_read_in_partner_down_serving_both_scopes():
+def test_the_standby_alone_is_read_in_partner_down_serving_the_primarys_scope():
     alone = kea_ha.parse_status_get(captured(STANDBY_ALONE))
     assert alone['state'] == 'partner-down' and alone['error'] is None
-    assert 'mol-kea-dhcp1' in alone['scopes']
+    assert alone['scopes'] == ['kst-dhcp1'] and alone['partner_state'] == 'unavailable'
 
 
-def test_status_yml_reads_the_same_answer_through_the_control_agent():
+def test_status_yml_reads_the_agents_answer_as_the_exporter_reads_the_sockets():
     # kea-ctrl-agent wraps the daemon's answer in a list: kea_ha_status (status.yml) reads the same.
-    seen = kea_migrate.kea_ha_status({'status': 200, 'json': [captured(STANDBY_ALONE)]}, 'hot-standby')
-    assert seen['state'] == kea_ha.parse_status_get(captured(STANDBY_ALONE))['state'] == 'partner-down'
+    seen = kea_migrate.kea_ha_status({'status': 200, 'json': captured(AGENT_STANDBY_ALONE)}, 'hot-standby')
+    direct = kea_ha.parse_status_get(captured(STANDBY_ALONE))
+    assert (seen['state'], seen['partner_state'], seen['scopes']) == (
+        direct['state'], direct['partner_state'], direct['scopes']) == ('partner-down', 'unavailable', ['kst-dhcp1'])
+
+
+def test_the_agent_of_a_dead_kea_dhcp4_is_an_error_not_a_state():
+    seen = kea_migrate.kea_ha_status({'status': 200, 'json': captured(AGENT_PRIMARY_DEAD)}, 'hot-standby')
+    assert seen['answered'] is False and seen['state'] is None
+    assert 'unable to forward command to the dhcp4 service' in seen['error']
 
 
 def test_an_error_answer_and_no_ha_hook_are_errors_not_states():
@@ -128,7 +141,7 @@ def test_a_dhcpd_node_has_no_kea_series():
     observation = kea_observation(STANDBY_OK)
     observation['kea'] = None
     text = metrics.render(observation)
-    assert 'kea' not in text
+    assert 'kea_' not in text and 'source="kea"' not in text
 
 
 def test_kea_running_without_an_answer_is_a_kea_scrape_error_without_states():
