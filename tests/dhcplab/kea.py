@@ -52,7 +52,7 @@ def pair_model(**kwargs):
 class KeaServer:
     """kea-dhcp4 + kea-ctrl-agent of one pair member, in the namespace of a lab server slot."""
 
-    def __init__(self, lab, name, address, model, settings):
+    def __init__(self, lab, name, address, model, settings, *, pxe=None):
         self.lab = lab
         self.name = name
         self.address = address
@@ -66,7 +66,7 @@ class KeaServer:
         self.lease_file = os.path.join(self.dir, "kea-leases4.csv")
         own = dict(LAB_SETTINGS, kea_control_socket=socket, kea_lease_file=self.lease_file)
         own.update(settings or {})
-        rendered, errors = kea.kea_config(model, name, own)
+        rendered, errors = kea.kea_config(model, name, own, pxe=pxe)
         if errors:
             raise LabError("kea_config refused the lab pair: %s" % "; ".join(errors))
         self.config = rendered

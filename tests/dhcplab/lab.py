@@ -519,8 +519,10 @@ class Lab:
         """Create and start one server (s1 -> 198.18.100.1, s2 -> .2, others from .3)."""
         return self.add_server(name, conf_text, address).start(timeout)
 
-    def add_kea_server(self, name, model, settings=None, *, take_over=False):
+    def add_kea_server(self, name, model, settings=None, *, take_over=False, pxe=None):
         """A Kea server (kea-dhcp4 + kea-ctrl-agent, see dhcplab.kea) in the slot of ``name``.
+
+        pxe: the pxe role's settings for this node (kea_pxe_settings), rendered as client classes.
 
         take_over=True: the slot is a stopped dhcpd server of this lab (a migration); Kea gets its
         namespace and address, and the lab keeps the Kea server instead.
@@ -536,17 +538,20 @@ class Lab:
                                % (name, self.tag))
         elif name not in model["nodes"] or old is not None:
             raise LabError("kea server %r: expected a member of the model not yet in lab %s" % (name, self.tag))
-        server = KeaServer(self, name, model["nodes"][name]["address"], model, settings)
+        server = KeaServer(self, name, model["nodes"][name]["address"], model, settings, pxe=pxe)
         self.servers[name] = server
         server.mac = old.mac if take_over else self._add_netns(name, server.address)
         return server
 
-    def start_kea_pair(self, model, settings=None, timeout=15.0):
-        """Start the model's primary and secondary as Kea HA servers; does not wait for a HA state."""
+    def start_kea_pair(self, model, settings=None, timeout=15.0, pxe=None):
+        """Start the model's primary and secondary as Kea HA servers; does not wait for a HA state.
+
+        pxe: {node name: the pxe role's settings for it} (see add_kea_server)."""
         from .kea import KeaPair  # noqa: PLC0415
 
-        primary = self.add_kea_server(model["primary"], model, settings)
-        secondary = self.add_kea_server(model["secondary"], model, settings)
+        pxe = pxe or {}
+        primary = self.add_kea_server(model["primary"], model, settings, pxe=pxe.get(model["primary"]))
+        secondary = self.add_kea_server(model["secondary"], model, settings, pxe=pxe.get(model["secondary"]))
         primary.start(timeout)
         secondary.start(timeout)
         return KeaPair(primary, secondary)

@@ -56,3 +56,8 @@ def render(workdir, servers, pxe_vars, host_vars=None):
     if proc.returncode != 0:
         raise RenderError("render.yml failed (rc=%d):\n%s" % (proc.returncode, (proc.stdout + proc.stderr)[-4000:]))
     return {name: (Path(host["pxe_root"]), Path(host["pxe_dhcpd_file"]).read_text()) for name, host in hosts.items()}
+
+
+def kea_settings(trees):
+    """{name: the pxe settings the kea role gets (kea_pxe_settings)} of render()'s result."""
+    return {name: json.loads((tree.parent / "kea-pxe.json").read_text()) for name, (tree, _conf) in trees.items()}
