@@ -68,8 +68,8 @@ def parse_status_get(answer):
 def status_get(path, timeout=5.0):
     """Send status-get to kea-dhcp4's unix control socket ``path``; its decoded answer.
 
-    kea-dhcp4 answers one command per connection and closes it, so the answer is read to EOF
-    (bounded by ``MAX_ANSWER`` and ``timeout``).
+    kea-dhcp4 answers one command per connection; the answer is read until it parses as JSON or
+    the connection closes (bounded by ``MAX_ANSWER`` and ``timeout``).
     """
     chunks, size = [], 0
     try:

@@ -427,7 +427,7 @@ def _dhcpd_pools(subnets):
 def _kea_held_by_either(kea_files, now):
     """{address: row} of the leases either Kea server holds; the same client on both: the later
     expiry; different clients: KeaLeasesError naming them."""
-    nodes = dict((host, _kea_node(files, host)) for host, files in sorted(kea_files.items()))
+    nodes = dict((host, _kea_node(files, host)) for host, files in sorted(kea_files.items()) if files is not None)
     chosen, conflicts = {}, []
     for host, rows in nodes.items():
         for address, row in rows.items():
@@ -453,7 +453,10 @@ def dhcpd_lease_entries(kea_files, exported=None, subnets=None, now=None):
     ``kea_files``: {host: files} of both Kea servers, files a list of memfile texts in Kea's load
     order, or {path: text} of the memfile and its cleanup's files (put in that order here).
     ``exported``: the memfile written at the cutover (kea_leases_csv's csv), or None when unknown.
-    ``subnets``: the pair model's subnets (dhcpd_pair_info.subnets). Rules:
+    ``subnets``: the pair model's subnets (dhcpd_pair_info.subnets). A host whose files are None
+    was not read (a cutover that failed there before it got so far, or Ansible lost it): the
+    other server's leases are carried alone (the HA peers send each other every lease), and the
+    summary names it. At least one host must have been read. Rules:
 
     * A lease Kea holds (state assigned, not expired) on either server is a candidate; both
       servers holding one address for different clients is refused (KeaLeasesError); for the
@@ -475,6 +478,9 @@ def dhcpd_lease_entries(kea_files, exported=None, subnets=None, now=None):
     if not isinstance(kea_files, dict) or not kea_files:
         raise KeaLeasesError('expected {host: [memfile text, ...]} of the Kea servers, got %r'
                              % (type(kea_files).__name__,))
+    unread = sorted(host for host, files in kea_files.items() if files is None)
+    if len(unread) == len(kea_files):
+        raise KeaLeasesError('no Kea server\'s lease files were read (%s)' % ', '.join(unread))
     pools = _dhcpd_pools(subnets)
     chosen = _kea_held_by_either(kea_files, now)
     before = _kea_rows(exported, 'the exported memfile') if exported else None
@@ -501,6 +507,10 @@ def dhcpd_lease_entries(kea_files, exported=None, subnets=None, now=None):
                                                   counts['outside_dhcpd_pools'])]
     if before is None:
         summary['lines'].append('no memfile from the cutover to compare with: every lease Kea holds is carried back')
+    summary['unread'] = unread
+    if unread:
+        summary['lines'].append('not read: the Kea lease files of %s; only those of %s are carried back'
+                                % (', '.join(unread), ', '.join(sorted(set(kea_files) - set(unread)))))
     text = ''
     if entries:
         text = ('# Leases granted or renewed by Kea HA, carried back by netboot.dhcp_failover.migrate_to_kea\n'

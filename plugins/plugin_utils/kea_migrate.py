@@ -67,6 +67,11 @@ def kea_ha_status(result, mode):
     mode = _mode(mode)
     out = {'answered': False, 'state': None, 'partner_state': None, 'scopes': [], 'serving': False,
            'error': None, 'mode': None}
+    # The cutover's judge passes None for a node whose run failed before it asked (its own error
+    # says why): the pair must not count on that node.
+    if result is None:
+        out['error'] = 'its run failed before Kea was asked (see its error)'
+        return out
     if _skipped(result):
         out['error'] = 'not asked'
         return out
@@ -127,7 +132,8 @@ def pair_serves(statuses, mode):
     waiting = [role for role in ROLES if not seen[role]['serving']]
     if waiting:
         why = 'the Kea HA pair does not serve as %s yet: %s' % (mode, '; '.join(
-            '%s is %s' % (hosts[role], seen[role]['state'] or 'not answering') for role in waiting))
+            '%s is %s' % (hosts[role], seen[role]['state']) if seen[role]['state']
+            else '%s has no HA state: %s' % (hosts[role], seen[role]['error']) for role in waiting))
         return {'serves': False, 'findings': findings, 'why': why, 'states': _states(seen)}
     if not needed <= scopes:
         why = ('both nodes are in %s but nobody serves the scope(s) of %s'

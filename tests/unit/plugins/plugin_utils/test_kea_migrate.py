@@ -157,7 +157,18 @@ def test_pair_does_not_serve_while_a_node_is_still_syncing():
 
 def test_a_lone_partner_down_node_is_not_a_cutover_to_keep():
     verdict = km.pair_serves(pair(status("partner-down", [P, S]), NO_AGENT), "hot-standby")
-    assert verdict["serves"] is False and "dhcp2 is not answering" in verdict["why"]
+    assert verdict["serves"] is False
+    assert "dhcp2 has no HA state: no Kea control agent answers (Status code was -1" in verdict["why"]
+
+
+def test_a_node_whose_run_failed_halfway_is_not_counted_on():
+    # migrate_to_kea.yml's judge passes None for a node that failed before it asked its Kea.
+    seen = km.kea_ha_status(None, "hot-standby")
+    assert (seen["answered"], seen["serving"], seen["state"]) == (False, False, None)
+    verdict = km.pair_serves(pair(status("hot-standby", [P]), None), "hot-standby")
+    assert verdict["serves"] is False
+    assert verdict["why"] == ("the Kea HA pair does not serve as hot-standby yet: dhcp2 has no HA state: its run "
+                              "failed before Kea was asked (see its error)")
 
 
 def test_load_balancing_needs_both_scopes_served():
@@ -417,6 +428,20 @@ def test_an_address_outside_the_dhcpd_pools_stays_out():
 def test_a_file_that_is_not_a_memfile_is_refused():
     with pytest.raises(kl.KeaLeasesError, match="not a Kea lease4 memfile header"):
         back({P: ["lease 1.2.3.4 {\n}\n"]})
+
+
+def test_a_node_not_read_is_named_and_the_other_nodes_leases_go_back():
+    # A cutover that failed halfway: the peer's Kea files were never read (None).
+    text, summary = back({P: [memfile(row("198.18.20.120"))], S: None})
+    assert summary["carried"] == 1 and summary["unread"] == [S]
+    assert summary["lines"][-1] == "not read: the Kea lease files of dhcp2; only those of dhcp1 are carried back"
+    assert leases.parse(text)["entries"][0]["address"] == "198.18.20.120"
+    assert back({P: [memfile()], S: [memfile()]})[1]["unread"] == []
+
+
+def test_no_node_read_is_refused():
+    with pytest.raises(kl.KeaLeasesError, match=r"no Kea server's lease files were read \(dhcp1, dhcp2\)"):
+        back({P: None, S: None})
 
 
 def test_filter_wraps_the_errors_and_returns_text_and_summary():
