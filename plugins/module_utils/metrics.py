@@ -11,10 +11,10 @@ Two halves:
 
 * ``observe(config)`` reads the node once: dhcpd's pid file, the failover-state object over OMAPI,
   the lease file, and the clock offset to the peer from ``chronyc`` (OMAPI's ``skew`` is always
-  0). Where kea-dhcp4 runs instead (after playbooks/migrate_to_kea.yml), also its HA state from
-  ``status-get`` on its control socket (``kea_ha.py``, the reading status.yml uses too). A failed
-  read is part of the observation, never an exception: a node whose OMAPI does not answer must
-  still produce a file that says so.
+  0). On a Kea node (after playbooks/migrate_to_kea.yml: see ``read_kea``), also whether
+  kea-dhcp4 runs and its HA state from ``status-get`` on its control socket (``kea_ha.py``, the
+  reading status.yml uses too). A failed read is part of the observation, never an exception: a
+  node whose OMAPI does not answer must still produce a file that says so.
 * ``render(observation)`` turns that plain dict into Prometheus text format; pure, unit tested.
 
 ``METRICS`` is the one list of names, types and help texts (the README lists the same names, and
@@ -69,14 +69,16 @@ METRICS = (
      'owner="partner" its peer.'),
     ('lease_file_size_bytes', 'gauge', 'Size of the lease file.'),
     ('lease_file_modified_timestamp_seconds', 'gauge', 'Last write of the lease file, Unix time.'),
-    ('kea_process_up', 'gauge', '1 if a kea-dhcp4 process runs (only where one runs: a pair moved to Kea HA).'),
+    ('kea_process_up', 'gauge',
+     '1 if the kea-dhcp4 process of its pid file runs, 0 if not; only on a Kea node (kea-dhcp4-server '
+     'enabled, or kea-dhcp4 running): a pair moved to Kea HA.'),
     ('kea_ha_info', 'gauge', 'Always 1 where kea-dhcp4 answered status-get with an HA state: its HA mode and role.'),
     ('kea_ha_local_state', 'gauge', '1 for the current Kea HA state of this node, 0 for every other state.'),
     ('kea_ha_partner_state', 'gauge',
      '1 for the Kea HA state this node last heard from its partner, 0 for the others.'),
     ('scrape_errors', 'gauge',
      '1 if reading this source failed in the last scrape (source="omapi", "lease_file", "chrony"; '
-     '"kea" where kea-dhcp4 runs).'),
+     '"kea" on a Kea node).'),
     ('scrape_duration_seconds', 'gauge', 'Wall time the last scrape took.'),
     ('scrape_timestamp_seconds', 'gauge', 'When the last scrape ended, Unix time.'),
     ('scrape_interval_seconds', 'gauge', 'How often the exporter runs (dhcpd_metrics_interval).'),
@@ -87,7 +89,16 @@ POOL_STATES = ('free', 'backup', 'active', 'expired', 'released', 'abandoned', '
 SOURCES = ('omapi', 'lease_file', 'chrony')
 CONFIG_KEYS = ('peer_name', 'role', 'omapi_host', 'omapi_port', 'omapi_key_name', 'omapi_key', 'lease_file',
                'pid_file', 'output', 'pools', 'clock_peer', 'max_clock_skew', 'interval', 'timeout',
-               'kea_control_socket')
+               'kea_control_socket', 'kea_pid_file', 'kea_enabled_link')
+# Fixed by Debian's kea-dhcp4-server (12 and 13), so not in the role's configuration; the keys
+# exist for the lab, which runs kea-dhcp4 without systemd. kea-dhcp4 writes its pid file into
+# /run/kea (RuntimeDirectory, preserved after a stop) as <config name>.<program>.pid, and removes
+# it when it stops cleanly; a kill -9 leaves it behind, naming a dead pid.
+KEA_PID_FILE = '/run/kea/kea-dhcp4.kea-dhcp4.pid'
+# What `systemctl enable kea-dhcp4-server` makes (WantedBy=multi-user.target). The migration, the
+# rollback and the kea role turn it on and off with the service, and only there: it is the node's
+# own record of which daemon serves it, also when that daemon is dead.
+KEA_ENABLED_LINK = '/etc/systemd/system/multi-user.target.wants/kea-dhcp4-server.service'
 
 
 class ConfigError(ValueError):
@@ -187,7 +198,7 @@ def _pool_samples(out, pools, role):
 
 
 def _kea_samples(out, kea):
-    out['kea_process_up'].append(((), True))
+    out['kea_process_up'].append(((), bool(kea['up'])))
     ha = kea.get('ha')
     if not ha or not ha.get('state'):
         return
@@ -218,7 +229,7 @@ def samples(observation):
     if lease_file is not None:
         out['lease_file_size_bytes'].append(((), lease_file['size']))
         out['lease_file_modified_timestamp_seconds'].append(((), lease_file['mtime']))
-    # Only where kea-dhcp4 runs: a dhcpd node's file stays as it was.
+    # Only on a Kea node: a dhcpd node's file stays as it was.
     kea = observation.get('kea')
     if kea is not None:
         _kea_samples(out, kea)
@@ -275,46 +286,45 @@ def load_config(path):
     return config
 
 
-def process_running(pid_file):
-    """True when the pid file names a running dhcpd."""
+def process_running(pid_file, name='dhcpd'):
+    """True when the pid file names a running process called ``name`` (its /proc/PID/comm): a
+    stale pid file, or one whose pid now belongs to another program, is not a running daemon."""
     try:
         with open(pid_file, encoding='ascii') as handle:
             pid = int(handle.read().strip())
         with open('/proc/%d/comm' % pid, encoding='utf-8') as handle:
-            return handle.read().strip() == 'dhcpd'
+            return handle.read().strip() == name
     except (OSError, ValueError):
         return False
 
 
-def kea_running(proc='/proc'):
-    """True when a kea-dhcp4 process runs (its /proc/PID/comm)."""
-    try:
-        pids = [name for name in os.listdir(proc) if name.isdigit()]
-    except OSError:
-        return False
-    for pid in pids:
-        try:
-            with open(os.path.join(proc, pid, 'comm'), encoding='utf-8') as handle:
-                if handle.read().strip() == 'kea-dhcp4':
-                    return True
-        except OSError:
-            continue
-    return False
+def read_kea(config, log, running=process_running, enabled=os.path.exists, ask=kea_ha.status_get):
+    """``(kea, error)`` of this node's kea-dhcp4: None on a dhcpd node, else ``{'up', 'ha'}``.
 
-
-def read_kea(config, log, running=kea_running, ask=kea_ha.status_get):
-    """``(kea, error)``: None where kea-dhcp4 does not run, else its HA state from status-get."""
-    if not config.get('kea_control_socket') or not running():
+    A Kea node is one whose kea-dhcp4-server is enabled (``kea_enabled_link``), or whose
+    kea-dhcp4 runs (``kea_pid_file``): there kea_process_up is exported, 0 when the process is
+    gone, so that a dead Kea is a value rather than a missing series. A dhcpd node, where Kea
+    was never enabled, was rolled back (disabled) or waits for the cutover (installed, stopped and
+    disabled), exports no Kea series. Without ``kea_control_socket`` Kea is not looked at.
+    Only a running kea-dhcp4 is asked status-get: a dead one has no state to read, and its
+    refused socket would be a second alert for the same failure.
+    """
+    if not config.get('kea_control_socket'):
+        return None, False
+    up = running(config.get('kea_pid_file', KEA_PID_FILE), 'kea-dhcp4')
+    if not up:
+        if enabled(config.get('kea_enabled_link', KEA_ENABLED_LINK)):
+            return {'up': False, 'ha': None}, False
         return None, False
     try:
         answer = ask(config['kea_control_socket'], float(config.get('timeout', 5)))
     except kea_ha.KeaControlError as exc:
         log('kea: %s' % exc)
-        return {'ha': None}, True
+        return {'up': True, 'ha': None}, True
     ha = kea_ha.parse_status_get(answer)
     if ha['error']:
         log('kea: %s' % ha['error'])
-    return {'ha': ha}, bool(ha['error'])
+    return {'up': True, 'ha': ha}, bool(ha['error'])
 
 
 def read_failover(config):

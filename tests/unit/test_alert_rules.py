@@ -57,5 +57,5 @@ def test_the_rules_use_only_metrics_the_exporter_writes():
 def test_the_readme_lists_every_alert():
     with open(os.path.join(REPO, "README.md"), encoding="utf-8") as handle:
         section = handle.read().split("\n## Metrics and alerts\n", 1)[1].split("\n## ", 1)[0]
-    listed = set(re.findall(r"^\| `(Dhcpd[A-Za-z]+)`", section, re.MULTILINE))
+    listed = set(re.findall(r"^\| `((?:Dhcpd|Kea)[A-Za-z]+)`", section, re.MULTILINE))
     assert listed == {rule["alert"] for rule in rules()}

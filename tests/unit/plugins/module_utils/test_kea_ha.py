@@ -42,7 +42,7 @@ def kea_observation(name=None, errors=None):
     """What observe() makes of a node where kea-dhcp4 runs (dhcpd stopped, OMAPI refused)."""
     return {'peer_name': 'dhcp_pair_lab', 'role': 'secondary', 'interval': 15, 'max_clock_skew': 5,
             'process_up': False, 'failover': None, 'clock_skew': None, 'lease_file': None, 'pools': None,
-            'kea': {'ha': kea_ha.parse_status_get(captured(name)) if name else None},
+            'kea': {'up': True, 'ha': kea_ha.parse_status_get(captured(name)) if name else None},
             'errors': dict({'omapi': True}, **(errors or {})), 'time': 1700000200.0, 'duration': 0.02}
 
 
@@ -150,7 +150,7 @@ def test_kea_running_without_an_answer_is_a_kea_scrape_error_without_states():
 
     logged = []
     kea, error = metrics.read_kea({'kea_control_socket': '/run/kea/kea4-ctrl-socket'}, logged.append,
-                                  running=lambda: True, ask=refuse)
+                                  running=lambda path, name: True, enabled=lambda path: False, ask=refuse)
     assert error is True and logged == ['kea: /run/kea/kea4-ctrl-socket: [Errno 111] Connection refused']
     found = samples_of(metrics.render(dict(kea_observation(), kea=kea, errors={'omapi': True, 'kea': True})))
     assert found[metrics.PREFIX + 'kea_process_up'] == 1
@@ -158,23 +158,11 @@ def test_kea_running_without_an_answer_is_a_kea_scrape_error_without_states():
     assert not [key for key in found if 'kea_ha_' in key]
 
 
-def test_kea_is_asked_only_where_kea_dhcp4_runs_and_a_socket_is_configured():
-    def never(path, timeout):
-        raise AssertionError('asked')
+def test_kea_is_looked_at_only_where_a_control_socket_is_configured():
+    def never(*args):
+        raise AssertionError('looked at Kea')
 
-    assert metrics.read_kea({'kea_control_socket': '/x'}, print, running=lambda: False, ask=never) == (None, False)
-    assert metrics.read_kea({}, print, running=lambda: True, ask=never) == (None, False)
-
-
-def test_kea_running_reads_proc_comm(tmp_path):
-    (tmp_path / '12').mkdir()
-    (tmp_path / '12' / 'comm').write_text('kea-dhcp4\n')
-    (tmp_path / 'self').mkdir()
-    assert metrics.kea_running(str(tmp_path)) is True
-    (tmp_path / '12' / 'comm').write_text('dhcpd\n')
-    assert metrics.kea_running(str(tmp_path)) is False
-
-
+    assert metrics.read_kea({}, print, running=never, enabled=never, ask=never) == (None, False)
 def test_promtool_accepts_the_kea_nodes_output():
     text = metrics.render(kea_observation(PRIMARY_OK))
     answer = subprocess.run(['promtool', 'check', 'metrics'], input=text, capture_output=True, text=True,

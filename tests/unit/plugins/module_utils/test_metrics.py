@@ -12,7 +12,9 @@ __metaclass__ = type
 import ast
 import os
 import re
+import shutil
 import subprocess
+import time
 
 import pytest
 import yaml
@@ -136,7 +138,7 @@ def test_promtool_accepts_the_output_and_its_naming():
 
 def test_every_metric_has_one_type_and_help_and_the_prefix():
     # A dhcpd node and a node where kea-dhcp4 answers status-get together have every series.
-    kea = {'ha': {'mode': 'hot-standby', 'role': 'standby', 'state': 'partner-down', 'partner_state': None}}
+    kea = {'up': True, 'ha': {'mode': 'hot-standby', 'role': 'standby', 'state': 'partner-down', 'partner_state': None}}
     texts = [metrics.render(observation(failover=failover(local_state='partner-down'))),
              metrics.render(observation(failover=None, kea=kea))]
     typed = [found for text in texts for found in re.findall(r'^# TYPE (\S+) (\S+)$', text, re.MULTILINE)]
@@ -146,6 +148,120 @@ def test_every_metric_has_one_type_and_help_and_the_prefix():
         assert len(names_typed) == len(set(names_typed))
     # Counters only with _total (none here: each run starts afresh, nothing accumulates).
     assert all(kind == 'gauge' and not name.endswith('_total') for name, kind in typed)
+
+
+# -- which node is a Kea node (read_kea) ----------------------------------------------------------
+
+KEA_CONFIG = {'kea_control_socket': '/run/kea/kea4-ctrl-socket'}
+
+
+def never(*args):
+    raise AssertionError('asked status-get')
+
+
+class Looked:
+    """Stand-ins for the pid file check and the enabled link, recording the paths looked at."""
+
+    def __init__(self, running, enabled):
+        self.paths = []
+        self._running, self._enabled = running, enabled
+
+    def running(self, path, name):
+        self.paths.append((path, name))
+        return self._running
+
+    def enabled(self, path):
+        self.paths.append((path,))
+        return self._enabled
+
+
+def test_an_enabled_kea_whose_kea_dhcp4_is_gone_reads_process_up_0_and_is_not_asked():
+    looked = Looked(running=False, enabled=True)
+    kea, error = metrics.read_kea(KEA_CONFIG, never, running=looked.running, enabled=looked.enabled, ask=never)
+    assert (kea, error) == ({'up': False, 'ha': None}, False)
+    # Debian's kea-dhcp4-server: its pid file and the link of `systemctl enable`.
+    assert looked.paths == [('/run/kea/kea-dhcp4.kea-dhcp4.pid', 'kea-dhcp4'),
+                            ('/etc/systemd/system/multi-user.target.wants/kea-dhcp4-server.service',)]
+    parsed = parse(metrics.render(observation(process_up=False, failover=None, errors={'omapi': True}, kea=kea)))
+    assert value(parsed, 'kea_process_up') == 0
+    assert value(parsed, 'scrape_errors', source='kea') == 0
+    assert not [name for name in names(parsed) if name.startswith(metrics.PREFIX + 'kea_ha_')]
+
+
+def test_a_dhcpd_node_neither_running_nor_enabling_kea_has_no_kea_series():
+    looked = Looked(running=False, enabled=False)
+    kea, error = metrics.read_kea(KEA_CONFIG, never, running=looked.running, enabled=looked.enabled, ask=never)
+    assert (kea, error) == (None, False)
+    text = metrics.render(observation(kea=kea))
+    assert metrics.PREFIX + 'kea_' not in text and 'source="kea"' not in text
+
+
+def test_a_running_kea_dhcp4_is_asked_whether_enabled_or_not():
+    answer = {'result': 0, 'arguments': {'high-availability': [{'ha-mode': 'load-balancing', 'ha-servers': {
+        'local': {'role': 'primary', 'state': 'load-balancing'}, 'remote': {'last-state': 'load-balancing'}}}]}}
+    for enabled in (True, False):
+        looked = Looked(running=True, enabled=enabled)
+        kea, error = metrics.read_kea(dict(KEA_CONFIG, kea_pid_file='/lab/k.pid'), never, running=looked.running,
+                                      enabled=looked.enabled, ask=lambda path, timeout: answer)
+        assert error is False and kea['up'] is True and kea['ha']['state'] == 'load-balancing'
+        # Running decides; the link is not needed.
+        assert looked.paths == [('/lab/k.pid', 'kea-dhcp4')]
+        parsed = parse(metrics.render(observation(kea=kea)))
+        assert value(parsed, 'kea_process_up') == 1
+        assert value(parsed, 'kea_ha_local_state', state='load-balancing') == 1
+
+
+@pytest.fixture
+def fake_kea_dhcp4(tmp_path):
+    """A real process whose comm is kea-dhcp4 (a copy of sleep), and a pid file naming it."""
+    program = tmp_path / 'kea-dhcp4'
+    shutil.copy('/bin/sleep', program)
+    proc = subprocess.Popen([str(program), '60'])
+    # The kernel names the process (comm) a moment after Popen returns from the exec.
+    for _attempt in range(500):
+        with open('/proc/%d/comm' % proc.pid, encoding='utf-8') as handle:
+            if handle.read().strip() == 'kea-dhcp4':
+                break
+        time.sleep(0.01)
+    pid_file = tmp_path / 'kea-dhcp4.kea-dhcp4.pid'
+    pid_file.write_text('%d\n' % proc.pid)
+    yield proc, str(pid_file)
+    proc.kill()
+    proc.wait(5)
+
+
+def test_process_running_wants_the_pid_files_process_alive_and_named(fake_kea_dhcp4, tmp_path):
+    proc, pid_file = fake_kea_dhcp4
+    assert metrics.process_running(pid_file, 'kea-dhcp4') is True
+    assert metrics.process_running(pid_file) is False  # dhcpd's check: another program's pid
+    assert metrics.process_running(str(tmp_path / 'none.pid'), 'kea-dhcp4') is False
+    (tmp_path / 'junk.pid').write_text('kea\n')
+    assert metrics.process_running(str(tmp_path / 'junk.pid'), 'kea-dhcp4') is False
+    proc.kill()
+    proc.wait(5)
+    # kill -9 leaves the pid file behind, naming a dead process.
+    assert os.path.exists(pid_file) and metrics.process_running(pid_file, 'kea-dhcp4') is False
+
+
+def test_observe_on_a_kea_node_after_kill_9_of_kea_dhcp4(fake_kea_dhcp4, tmp_path):
+    proc, pid_file = fake_kea_dhcp4
+    link = tmp_path / 'kea-dhcp4-server.service'
+    link.write_text('')
+    config = {'peer_name': 'pair', 'lease_file': str(tmp_path / 'dhcpd.leases'), 'output': '-',
+              'pid_file': str(tmp_path / 'dhcpd.pid'), 'omapi_port': 1, 'timeout': 1,
+              'kea_control_socket': str(tmp_path / 'kea4.sock'), 'kea_pid_file': pid_file,
+              'kea_enabled_link': str(link)}
+    logged = []
+    running = parse(metrics.render(metrics.observe(config, log=logged.append)))
+    # Alive but no socket: up, and the failed status-get is the kea source's error.
+    assert value(running, 'kea_process_up') == 1 and value(running, 'scrape_errors', source='kea') == 1
+    assert [line for line in logged if line.startswith('kea: ')]
+    proc.kill()
+    proc.wait(5)
+    dead = parse(metrics.render(metrics.observe(config)))
+    assert value(dead, 'kea_process_up') == 0 and value(dead, 'process_up') == 0
+    link.unlink()  # systemctl disable kea-dhcp4-server: a rolled back node
+    assert metrics.PREFIX + 'kea_process_up' not in names(parse(metrics.render(metrics.observe(config))))
 
 
 # -- counting pools from a lease file -----------------------------------------------------------
