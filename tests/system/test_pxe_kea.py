@@ -16,18 +16,14 @@ import pytest
 from dhcplab import kea as labkea
 from pxelab import net, qemu, render
 from pxelab.servers import BootServers
-from test_pxe_boot import (  # noqa: F401 - module fixtures shared with the dhcpd PXE tests
-    BIOS_MAC,
-    MARKER_RE,
-    SERVERS,
-    UEFI_MAC,
-    assert_fetched_from_acking_server,
-    boot_files,
-    pxe_vars,
-    tftpd,
-)
+import test_pxe_boot
+from test_pxe_boot import BIOS_MAC, MARKER_RE, SERVERS, UEFI_MAC, assert_fetched_from_acking_server, pxe_vars
 
 pytestmark = pytest.mark.system
+
+# test_pxe_boot's module fixtures: the test kernel and initrd, tftpd-hpa's in.tftpd.
+boot_files = test_pxe_boot.boot_files
+tftpd = test_pxe_boot.tftpd
 
 
 class KeaPxeLab:
@@ -61,7 +57,7 @@ class KeaPxeLab:
 
 
 @pytest.fixture
-def kea_pxe(dhcp_lab, boot_files, tftpd, tmp_path):  # noqa: F811 - the imported fixtures
+def kea_pxe(dhcp_lab, boot_files, tftpd, tmp_path):  # noqa: F811 - test_pxe_boot's fixtures
     trees = render.render(tmp_path / "trees", SERVERS, pxe_vars(boot_files))
     lab = KeaPxeLab(dhcp_lab, trees, [BIOS_MAC, UEFI_MAC], tftpd)
     try:

@@ -163,6 +163,8 @@ def test_kea_is_looked_at_only_where_a_control_socket_is_configured():
         raise AssertionError('looked at Kea')
 
     assert metrics.read_kea({}, print, running=never, enabled=never, ask=never) == (None, False)
+
+
 def test_promtool_accepts_the_kea_nodes_output():
     text = metrics.render(kea_observation(PRIMARY_OK))
     answer = subprocess.run(['promtool', 'check', 'metrics'], input=text, capture_output=True, text=True,

@@ -215,7 +215,7 @@ def test_a_running_kea_dhcp4_is_asked_whether_enabled_or_not():
 def fake_kea_dhcp4(tmp_path):
     """A real process whose comm is kea-dhcp4 (a copy of sleep), and a pid file naming it."""
     program = tmp_path / 'kea-dhcp4'
-    shutil.copy('/bin/sleep', program)
+    shutil.copy(shutil.which('sleep'), program)
     proc = subprocess.Popen([str(program), '60'])
     # The kernel names the process (comm) a moment after Popen returns from the exec.
     for _attempt in range(500):
