@@ -242,7 +242,7 @@ def _kea_cutover_md(data):
     lines.append("")
     for name, row in data["rows"].items():
         timers = ", ".join("%s %s" % kv for kv in sorted(row["timers"].items()))
-        errors = [s["error"] for s in row["samples"] if s.get("error")]
+        errors = [s["error"].splitlines()[0] for s in row["samples"] if s.get("error")]
         lines.append("- %s: %s%s" % (name, timers, "; failed: %s" % "; ".join(errors) if errors else ""))
     return lines + [""]
 
