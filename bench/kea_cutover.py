@@ -79,14 +79,20 @@ def one_cutover(mode, settings, ha_timeout):
         finally:
             probe.done.set()
             probe.join(5)
-    last_dhcpd, first_kea = probe.around(cutover.times["stopping"])
+    # dhcpd answers until both are stopped (the second one serves while the first stops); Kea
+    # cannot answer before its processes start: an answer in between would be a stray.
+    last_dhcpd = probe.around(cutover.times["stopped"])[0]
+    first_kea = probe.around(cutover.times["exported"])[1]
+    kea_answers = [(at, server) for at, server in probe.acks if at > cutover.times["exported"]]
     sample = figures(cutover.times, last_dhcpd, first_kea)
     sample.update({
         "load1": load,
         "dhcpd_answers": dhcpd_answers,
-        "kea_answers": sum(1 for at, _server in probe.acks if at > cutover.stopped),
+        "kea_answers": len(kea_answers),
+        "stray_answers": sum(1 for at, _server in probe.acks
+                             if cutover.times["stopped"] < at <= cutover.times["exported"]),
         "probe_wrong": sorted({reply.kind for reply in probe.wrong}),
-        "first_kea_server": next((server for at, server in probe.acks if at > cutover.stopped), None),
+        "first_kea_server": kea_answers[0][1] if kea_answers else None,
         "leases_by_dhcpd_server": by_server,
         "exported": cutover.summaries[0]["exported"],
     })

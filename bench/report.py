@@ -232,13 +232,15 @@ def _kea_cutover_md(data):
     title = "## dhcpd failover -> Kea HA cutover, daemons only (netns, %d clients, probe every %.2f s)%s"
     lines = [title % (data["clients"], data["probe_every_s"], _when(data)), ""]
     lines += ["| mode / HA timers | probe unanswered s | dhcpd stop -> first Kea answer s | dhcpd stop s | export s "
-              "| Kea processes start s | HA handshake s (started -> first answer) | load (1 min) |",
-              "|---|---|---|---|---|---|---|---|"]
+              "| Kea processes start s | HA handshake s (started -> first answer) | both HA states s (started -> seen) "
+              "| load (1 min) |",
+              "|---|---|---|---|---|---|---|---|---|"]
     for name, row in data["rows"].items():
         loads = ", ".join("%.1f" % s["load1"] for s in row["samples"] if s.get("load1") is not None)
-        lines.append("| %s | %s | %s | %s | %s | %s | %s | %s |" % (
+        lines.append("| %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
             name, _fmt(row["unanswered_s"]), _fmt(row["first_kea_answer_s"]), _fmt(row["dhcpd_stop_s"]),
-            _fmt(row["export_s"]), _fmt(row["kea_start_s"]), _fmt(row["ha_handshake_s"]), loads))
+            _fmt(row["export_s"]), _fmt(row["kea_start_s"]), _fmt(row["ha_handshake_s"]), _fmt(row["ha_state_s"]),
+            loads))
     lines.append("")
     for name, row in data["rows"].items():
         timers = ", ".join("%s %s" % kv for kv in sorted(row["timers"].items()))
