@@ -54,6 +54,20 @@ def role_defaults():
     }
 
 
+KEA_TIMERS = ("kea_heartbeat_delay", "kea_max_response_delay", "kea_max_ack_delay", "kea_max_unacked_clients")
+
+
+def kea_role_timers():
+    """The HA timers of roles/kea/defaults/main.yml (what a real deployment gets), kea role variables."""
+    data = configs.role_defaults("kea")
+    return {name: int(data[name]) for name in KEA_TIMERS}
+
+
+def kea_role_ha_timeout():
+    """The kea role's bound (s) on a restarted node reaching its HA state (kea_ha_timeout)."""
+    return int(configs.role_defaults("kea")["kea_ha_timeout"])
+
+
 def settings_sets():
     """{name: failover_pair() keywords}: the collection's defaults and the seed article's."""
     ours = role_defaults()

@@ -228,6 +228,27 @@ def _single_node_md(data):
     return lines + [""]
 
 
+def _kea_cutover_md(data):
+    title = "## dhcpd failover -> Kea HA cutover, daemons only (netns, %d clients, probe every %.2f s)%s"
+    lines = [title % (data["clients"], data["probe_every_s"], _when(data)), ""]
+    lines += ["| mode / HA timers | probe unanswered s | dhcpd stop -> first Kea answer s | dhcpd stop s | export s "
+              "| Kea processes start s | HA handshake s (started -> first answer) | both HA states s (started -> seen) "
+              "| load (1 min) |",
+              "|---|---|---|---|---|---|---|---|---|"]
+    for name, row in data["rows"].items():
+        loads = ", ".join("%.1f" % s["load1"] for s in row["samples"] if s.get("load1") is not None)
+        lines.append("| %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
+            name, _fmt(row["unanswered_s"]), _fmt(row["first_kea_answer_s"]), _fmt(row["dhcpd_stop_s"]),
+            _fmt(row["export_s"]), _fmt(row["kea_start_s"]), _fmt(row["ha_handshake_s"]), _fmt(row["ha_state_s"]),
+            loads))
+    lines.append("")
+    for name, row in data["rows"].items():
+        timers = ", ".join("%s %s" % kv for kv in sorted(row["timers"].items()))
+        errors = [s["error"].splitlines()[0] for s in row["samples"] if s.get("error")]
+        lines.append("- %s: %s%s" % (name, timers, "; failed: %s" % "; ".join(errors) if errors else ""))
+    return lines + [""]
+
+
 def markdown(results):
     lines = ["# Benchmark results", "", "Each figure: median [min-max] over the runs.", ""]
     meta = results["meta"]
@@ -246,6 +267,8 @@ def markdown(results):
         lines += _maintenance_load_md(results["maintenance_load"])
     if results.get("single_node"):
         lines += _single_node_md(results["single_node"])
+    if results.get("kea_cutover"):
+        lines += _kea_cutover_md(results["kea_cutover"])
     for name, error in results.get("errors", {}).items():
         lines.append("Benchmark %s failed: %s" % (name, error.splitlines()[0] if error else ""))
     return "\n".join(lines) + "\n"
@@ -282,6 +305,10 @@ def plot(results, path):
     trips = (results.get("converge") or {}).get("round_trip_s")
     if trips:
         panels.append((list(trips), list(trips.values()), "s", "Maintenance round trip (lab)", False))
+    if results.get("kea_cutover"):
+        cut = results["kea_cutover"]["rows"]
+        panels.append((list(cut), [row["unanswered_s"] for row in cut.values()], "s",
+                       "Kea cutover: probe unanswered", False))
     if results.get("lease_rate"):
         rate = results["lease_rate"]
         names = ("single", "pair")

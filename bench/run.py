@@ -16,6 +16,7 @@ import traceback
 import common
 import converge
 import gap
+import kea_cutover
 import lease_rate
 import maintenance_load
 import report
@@ -23,7 +24,7 @@ import scale
 import single_node
 import storm
 
-ORDER = ("lease_rate", "gap", "storm", "converge", "scale", "maintenance_load", "single_node")
+ORDER = ("lease_rate", "gap", "storm", "converge", "scale", "maintenance_load", "single_node", "kea_cutover")
 RESULTS = common.REPO / "bench" / "results"
 
 
@@ -143,6 +144,7 @@ def main(argv=None):
         "scale": lambda: scale.run(1 if args.quick else min(args.runs, 2), mclt=args.lab_mclt),
         "maintenance_load": lambda: maintenance_load.run(1 if args.quick else args.runs),
         "single_node": lambda: single_node.run(1 if args.quick else args.runs),
+        "kea_cutover": lambda: kea_cutover.run(1 if args.quick else args.runs),
     }
     for name in selected:
         common.log("=== %s" % name)

@@ -29,6 +29,9 @@ Kea: ``Lab.start_kea_pair(model, settings)`` runs kea-dhcp4 and kea-ctrl-agent o
 members in the same server slots (dhcplab.kea), configured by the collection's kea_config from
 the lab's pair model (``dhcplab.kea.pair_model()``); ``KeaServer.ha_state()`` asks status-get
 through the agent on port 8000, ``KeaPair.wait_states()`` waits for both HA states.
+``dhcplab.cutover.cut_over()`` moves a running dhcpd pair to a Kea HA pair in the same slots (the
+migrate_to_kea steps without Ansible) while a ``cutover.Probe`` client asks for its address every
+50 ms (tests/system/test_migrate_kea.py, bench/kea_cutover.py).
 
 Things worth knowing when writing tests:
 

@@ -16,25 +16,20 @@ whose configuration kea_config renders from the SAME pair definition; the Kea HA
 """
 
 import ipaddress
-import threading
 import time
 
 import pytest
 from ansible_collections.netboot.dhcp_failover.plugins.module_utils import loadbalance
-from ansible_collections.netboot.dhcp_failover.plugins.plugin_utils import kea_leases
 from dhcplab import configs
 from dhcplab import kea as labkea
 from dhcplab.client import Ack
+from dhcplab.cutover import PAIR, Probe, cut_over, lease_all
 
 pytestmark = pytest.mark.system
 
-# dhcpd caps a first lease at the MCLT: a long one keeps the leases whole through the test. With
-# server_id_check (as the role ships it) only the chosen peer ACKs a REQUEST.
-PAIR = {"mclt": 600, "server_id_check": True}
 CLIENTS = 40
 NEW_CLIENTS = 10
 PROBE_MAC = "02:4b:00:00:00:ff"
-PROBE_EVERY = 0.05
 
 
 def clients():
@@ -52,27 +47,6 @@ def clients():
     return out
 
 
-def lease_all(client, wanted):
-    """DISCOVER then REQUEST for every (mac, client_id, hostname); {mac: Ack}."""
-    macs = [mac for mac, _cid, _name in wanted]
-    offers = client.discover_many(macs, client_ids=[cid for _mac, cid, _name in wanted], expect=1, grace=0.1,
-                                  timeout=5)
-    xids = {}
-    for mac, cid, name in wanted:
-        assert len(offers[mac]) == 1, (mac, offers[mac])
-        offer = offers[mac][0]
-        options = [("hostname", name.encode())] if name else []
-        xids[mac] = client.send("request", mac, xid=offer.xid, client_id=cid, requested_ip=offer.yiaddr,
-                                server_id=offer.server_id, options=options)
-    answers = client.collect(xids.values(), timeout=5, expect=1, grace=0.1)
-    acks = {}
-    for mac, xid in xids.items():
-        replies = answers[xid]
-        assert len(replies) == 1 and isinstance(replies[0], Ack), (mac, replies)
-        acks[mac] = replies[0]
-    return acks
-
-
 def renew_all(client, wanted, addresses):
     """INIT-REBOOT REQUEST (requested address, no server id) for every client; {mac: [replies]}."""
     xids = {mac: client.send("request", mac, client_id=cid, requested_ip=addresses[mac]) for mac, cid, _n in wanted}
@@ -80,65 +54,10 @@ def renew_all(client, wanted, addresses):
     return {mac: answers[xid] for mac, xid in xids.items()}
 
 
-class Probe(threading.Thread):
-    """One client asking for its address again and again; the times of the answers it got and the
-    answers other than an ACK of its address."""
-
-    def __init__(self, client, address):
-        super().__init__(name="migrate-probe", daemon=True)
-        self.client = client
-        self.address = address
-        self.acks = []
-        self.wrong = []
-        self.done = threading.Event()
-
-    def run(self):
-        while not self.done.is_set():
-            sent = time.monotonic()
-            replies = self.client.request_all(mac=PROBE_MAC, requested_ip=self.address, expect=1, timeout=PROBE_EVERY,
-                                              grace=0)
-            for reply in replies:
-                self.acks.append((reply.time, reply.server_id))
-                if not (isinstance(reply, Ack) and reply.yiaddr == self.address):
-                    self.wrong.append(reply)
-            time.sleep(max(0.0, sent + PROBE_EVERY - time.monotonic()))
-
-    def longest_gap(self):
-        times = [at for at, _server in self.acks]
-        return max((b - a, a, b) for a, b in zip(times, times[1:]))
-
-
 def kea_leases_of(server):
     answer = server.command("lease4-get-all")
     assert answer["result"] == 0, answer
     return {lease["ip-address"]: lease for lease in answer["arguments"]["leases"]}
-
-
-def cut_over(dhcp_lab, pair, model, probe, mode):
-    """Stop dhcpd, write both lease files as each Kea server's memfile, start the Kea HA pair and
-    wait until it serves; (Kea pair, kea_leases summaries, monotonic time of the stop)."""
-    for server in pair.servers:
-        server.stop()
-    stopped = time.monotonic()
-    texts = [server.leases() for server in pair.servers]
-    now = time.time()
-    kea_servers = [dhcp_lab.add_kea_server(name, model, {"kea_ha_mode": mode}, take_over=True)
-                   for name in (model["primary"], model["secondary"])]
-    summaries = []
-    for server in kea_servers:
-        csv, summary = kea_leases.kea_leases_csv(texts[0], texts[1], server.config, now)
-        summaries.append(summary)
-        with open(server.lease_file, "w") as handle:
-            handle.write(csv)
-    for server in kea_servers:
-        server.start()
-    kea_pair = labkea.KeaPair(*kea_servers).wait_states(mode, mode, timeout=60)
-    # The probe's first ACK from Kea, then a few more.
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline and not any(at > stopped for at, _server in probe.acks[-1:]):
-        time.sleep(0.05)
-    time.sleep(0.3)
-    return kea_pair, summaries, stopped
 
 
 def check_kea_holds(kea_pair, wanted, addresses, exported):
@@ -170,12 +89,13 @@ def test_every_dhcpd_lease_is_renewed_by_kea_with_the_same_address(dhcp_lab, mod
     assert len(set(addresses.values())) == CLIENTS
 
     probe_client = dhcp_lab.client()
-    probe = Probe(probe_client, probe_client.lease(PROBE_MAC, timeout=5).yiaddr)
+    probe = Probe(probe_client, PROBE_MAC, probe_client.lease(PROBE_MAC, timeout=5).yiaddr)
     probe.start()
     try:
         time.sleep(0.5)  # the probe's renewals are answered by dhcpd first
         dhcpd_acks = len(probe.acks)
-        kea_pair, summaries, stopped = cut_over(dhcp_lab, pair, model, probe, mode)
+        cutover = cut_over(dhcp_lab, pair, model, probe, mode)
+        kea_pair, summaries, stopped = cutover.kea_pair, cutover.summaries, cutover.stopped
     finally:
         probe.done.set()
         probe.join(5)
