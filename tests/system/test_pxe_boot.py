@@ -73,7 +73,28 @@ def default_trees(boot_files, tmp_path_factory):
     return render.render(tmp_path_factory.mktemp("pxe-default"), SERVERS, pxe_vars(boot_files))
 
 
-class PxePair:
+class GuestLab:
+    """qemu guests on taps of the lab's bridge, beside the boot servers (self.boot) and a wire
+    watcher (self.watcher) of a subclass; close() ends them all."""
+
+    def guest(self, name, mac, firmware):
+        tap = net.Tap("%s-q%d" % (self.lab.tag, len(self.taps) + 1), self.lab.bridge)
+        self.taps.append(tap)
+        guest = qemu.Guest(name, self.lab.workdir, tap.name, mac, firmware=firmware)
+        self.guests.append(guest)
+        return guest
+
+    def close(self):
+        for guest in self.guests:
+            guest.close()
+        self.watcher.close()
+        for boot in self.boot.values():
+            boot.close()
+        for tap in self.taps:
+            tap.close()
+
+
+class PxePair(GuestLab):
     """A NORMAL failover pair whose peers each serve their own rendered tree, plus a watcher."""
 
     def __init__(self, lab, trees, watch_macs, tftpd):
@@ -93,13 +114,6 @@ class PxePair:
         self.guests = []
         self.taps = []
 
-    def guest(self, name, mac, firmware):
-        tap = net.Tap("%s-q%d" % (self.lab.tag, len(self.taps) + 1), self.lab.bridge)
-        self.taps.append(tap)
-        guest = qemu.Guest(name, self.lab.workdir, tap.name, mac, firmware=firmware)
-        self.guests.append(guest)
-        return guest
-
     def acked_by(self, mac):
         """{server address: [leased addresses]} from the DHCPACK lines of both peers' logs."""
         found = {}
@@ -108,15 +122,6 @@ class PxePair:
             if leases:
                 found[server.address] = leases
         return found
-
-    def close(self):
-        for guest in self.guests:
-            guest.close()
-        self.watcher.close()
-        for boot in self.boot.values():
-            boot.close()
-        for tap in self.taps:
-            tap.close()
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,7 @@ namespace serves its node's tree over TFTP and HTTP (as in test_pxe_boot.py).
 
 import pytest
 from dhcplab import kea as labkea
-from pxelab import net, qemu, render
+from pxelab import net, render
 from pxelab.servers import BootServers
 import test_pxe_boot
 from test_pxe_boot import BIOS_MAC, MARKER_RE, SERVERS, UEFI_MAC, assert_fetched_from_acking_server, pxe_vars
@@ -26,7 +26,7 @@ boot_files = test_pxe_boot.boot_files
 tftpd = test_pxe_boot.tftpd
 
 
-class KeaPxeLab:
+class KeaPxeLab(test_pxe_boot.GuestLab):
     """A Kea HA pair whose servers each serve their own rendered tree, plus a wire watcher."""
 
     def __init__(self, lab, trees, watch_macs, tftp_server):
@@ -39,21 +39,6 @@ class KeaPxeLab:
         self.watcher = net.Watcher(lab.bridge, watch_macs)
         self.taps, self.guests = [], []
 
-    def guest(self, name, mac, firmware):
-        tap = net.Tap("%s-q%d" % (self.lab.tag, len(self.taps) + 1), self.lab.bridge)
-        self.taps.append(tap)
-        guest = qemu.Guest(name, self.lab.workdir, tap.name, mac, firmware=firmware)
-        self.guests.append(guest)
-        return guest
-
-    def close(self):
-        for guest in self.guests:
-            guest.close()
-        self.watcher.close()
-        for boot in self.boot.values():
-            boot.close()
-        for tap in self.taps:
-            tap.close()
 
 
 @pytest.fixture
