@@ -17,12 +17,11 @@ and hot-standby with the kea role's default timers (roles/kea/defaults/main.yml)
 """
 
 import os
-import time
 
 from common import configs, kea_role_ha_timeout, kea_role_timers, log, mac, summary
 from dhcplab import Lab
 from dhcplab import kea as labkea
-from dhcplab.cutover import PAIR, PROBE_EVERY, Probe, cut_over, lease_all
+from dhcplab.cutover import PAIR, PROBE_EVERY, cut_over_probed, lease_all
 
 CLIENTS = 40
 PREFIX = 0x4C
@@ -69,16 +68,8 @@ def one_cutover(mode, settings, ha_timeout):
             by_server[ack.server_id] = by_server.get(ack.server_id, 0) + 1
         if set(by_server) != {configs.PRIMARY_ADDRESS, configs.SECONDARY_ADDRESS}:
             raise RuntimeError("the clients were not leased from both peers: %s" % by_server)
-        probe_client = lab.client()
-        probe = Probe(probe_client, PROBE_MAC, probe_client.lease(PROBE_MAC, timeout=5).yiaddr)
-        probe.start()
-        try:
-            time.sleep(0.5)  # the probe's renewals are answered by dhcpd first
-            dhcpd_answers = len(probe.acks)
-            cutover = cut_over(lab, pair, model, probe, mode, settings=settings, ha_timeout=ha_timeout)
-        finally:
-            probe.done.set()
-            probe.join(5)
+        cutover, probe, dhcpd_answers = cut_over_probed(lab, pair, model, PROBE_MAC, mode, settings=settings,
+                                                        ha_timeout=ha_timeout)
     # dhcpd answers until both are stopped (the second one serves while the first stops); Kea
     # cannot answer before its processes start: an answer in between would be a stray.
     last_dhcpd = probe.around(cutover.times["stopped"])[0]

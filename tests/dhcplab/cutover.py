@@ -141,3 +141,19 @@ def cut_over(lab, pair, model, probe, mode, *, settings=None, ha_timeout=60.0):
         time.sleep(0.05)
     time.sleep(0.3)
     return Cutover(kea_pair, summaries, stopped, times)
+
+
+def cut_over_probed(lab, pair, model, probe_mac, mode, **kwargs):
+    """cut_over under a Probe of probe_mac that dhcpd answers first (0.5 s); (Cutover, the ended
+    Probe, how many answers it had from dhcpd before the stop). kwargs go to cut_over."""
+    probe_client = lab.client()
+    probe = Probe(probe_client, probe_mac, probe_client.lease(probe_mac, timeout=5).yiaddr)
+    probe.start()
+    try:
+        time.sleep(0.5)
+        dhcpd_answers = len(probe.acks)
+        cutover = cut_over(lab, pair, model, probe, mode, **kwargs)
+    finally:
+        probe.done.set()
+        probe.join(5)
+    return cutover, probe, dhcpd_answers

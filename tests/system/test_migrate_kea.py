@@ -23,7 +23,7 @@ from ansible_collections.netboot.dhcp_failover.plugins.module_utils import loadb
 from dhcplab import configs
 from dhcplab import kea as labkea
 from dhcplab.client import Ack
-from dhcplab.cutover import PAIR, Probe, cut_over, lease_all
+from dhcplab.cutover import PAIR, cut_over_probed, lease_all
 
 pytestmark = pytest.mark.system
 
@@ -88,17 +88,8 @@ def test_every_dhcpd_lease_is_renewed_by_kea_with_the_same_address(dhcp_lab, mod
     assert set(by_server) == {configs.PRIMARY_ADDRESS, configs.SECONDARY_ADDRESS}, by_server
     assert len(set(addresses.values())) == CLIENTS
 
-    probe_client = dhcp_lab.client()
-    probe = Probe(probe_client, PROBE_MAC, probe_client.lease(PROBE_MAC, timeout=5).yiaddr)
-    probe.start()
-    try:
-        time.sleep(0.5)  # the probe's renewals are answered by dhcpd first
-        dhcpd_acks = len(probe.acks)
-        cutover = cut_over(dhcp_lab, pair, model, probe, mode)
-        kea_pair, summaries, stopped = cutover.kea_pair, cutover.summaries, cutover.stopped
-    finally:
-        probe.done.set()
-        probe.join(5)
+    cutover, probe, dhcpd_acks = cut_over_probed(dhcp_lab, pair, model, PROBE_MAC, mode)
+    kea_pair, summaries, stopped = cutover.kea_pair, cutover.summaries, cutover.stopped
 
     summary = summaries[0]
     print("\n".join(summary["lines"]))
