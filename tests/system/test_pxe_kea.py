@@ -40,7 +40,6 @@ class KeaPxeLab(test_pxe_boot.GuestLab):
         self.taps, self.guests = [], []
 
 
-
 @pytest.fixture
 def kea_pxe(dhcp_lab, boot_files, tftpd, tmp_path):  # noqa: F811 - test_pxe_boot's fixtures
     trees = render.render(tmp_path / "trees", SERVERS, pxe_vars(boot_files))
